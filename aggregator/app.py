@@ -1,0 +1,75 @@
+"""The FastAPI application and the background work that lives with it."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from aggregator import __version__
+from aggregator.audit.chain import seal_pending
+from aggregator.audit.routes import router as audit_router
+from aggregator.concerns.routes import router as concerns_router
+from aggregator.core.db import Database
+from aggregator.core.settings import Settings, get_settings
+
+log = logging.getLogger("aggregator")
+
+
+async def _seal_forever(db: Database) -> None:
+    """Chain audit events shortly after they commit, without blocking writers."""
+    while True:
+        try:
+            await seal_pending(db)
+        except Exception:  # keep sealing after a transient database error
+            log.exception("audit sealing failed; will retry")
+        await asyncio.sleep(db.settings.audit_seal_interval_seconds)
+
+
+def create_app(
+    settings: Settings | None = None, *, db: Database | None = None, background: bool = True
+) -> FastAPI:
+    """Build the app; tests pass their own database and may turn background work off."""
+    settings = settings or (db.settings if db else get_settings())
+    db = db or Database(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(_seal_forever(db))] if background else []
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await db.dispose()
+
+    app = FastAPI(
+        title="concern-aggregator",
+        version=__version__,
+        description=(
+            "Agencies share low-level safeguarding concerns; the hub sees them together. "
+            "Every share and every read is recorded."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.include_router(concerns_router)
+    app.include_router(audit_router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Log the type only: exception text can carry personal data from the body.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return JSONResponse({"detail": "internal error; nothing was stored"}, status_code=500)
+
+    return app

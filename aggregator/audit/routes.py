@@ -1,0 +1,84 @@
+"""Admin view of the audit trail and its verification."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlmodel import col
+
+from aggregator.audit.chain import seal_pending, verify_chain
+from aggregator.audit.models import AuditEvent
+from aggregator.principals import Admin, SessionDep
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    seq: int | None
+    occurred_at: str
+    principal_id: str | None
+    principal_name: str | None
+    action: str
+    object_type: str | None
+    object_id: str | None
+    purpose: str
+    outcome: str
+    detail: dict[str, Any]
+
+
+class VerificationOut(BaseModel):
+    ok: bool
+    checked: int
+    message: str
+    event_id: int | None
+
+
+@router.get("/events", response_model=list[AuditEventOut])
+async def list_events(
+    admin: Admin,
+    session: SessionDep,
+    principal_id: str | None = None,
+    action: str | None = None,
+    object_id: str | None = None,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[AuditEventOut]:
+    """Newest first; page with `before_id`."""
+    stmt = select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(limit)
+    if principal_id:
+        stmt = stmt.where(col(AuditEvent.principal_id) == principal_id)
+    if action:
+        stmt = stmt.where(col(AuditEvent.action) == action)
+    if object_id:
+        stmt = stmt.where(col(AuditEvent.object_id) == object_id)
+    if before_id:
+        stmt = stmt.where(col(AuditEvent.id) < before_id)
+    events = (await session.scalars(stmt)).all()
+    return [
+        AuditEventOut(
+            id=e.id or 0,
+            seq=e.seq,
+            occurred_at=e.occurred_at.isoformat(),
+            principal_id=e.principal_id,
+            principal_name=e.principal_name,
+            action=e.action,
+            object_type=e.object_type,
+            object_id=e.object_id,
+            purpose=e.purpose,
+            outcome=e.outcome,
+            detail=e.detail,
+        )
+        for e in events
+    ]
+
+
+@router.get("/verify", response_model=VerificationOut)
+async def verify(admin: Admin, request: Request) -> VerificationOut:
+    db = request.app.state.db
+    await seal_pending(db)
+    result = await verify_chain(db)
+    return VerificationOut(
+        ok=result.ok, checked=result.checked, message=result.describe(), event_id=result.event_id
+    )

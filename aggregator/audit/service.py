@@ -1,0 +1,76 @@
+"""Appending audit events inside the caller's transaction."""
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aggregator.audit.models import AuditEvent
+
+# Events recorded in a request that then fails are rolled back with it; the
+# session dependency writes them again (see `events_to_replay`) so that a refused
+# or failed attempt is on the record too.
+_REPLAY_KEY = "audit_replay"
+
+
+class Actor(Protocol):
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    action: str
+    purpose: str
+    outcome: str = "ok"
+    object_type: str | None = None
+    object_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def record(session: AsyncSession, actor: Actor | None, entry: AuditEntry) -> AuditEvent:
+    """Add an event to the current unit of work; it commits or rolls back with it.
+
+    `detail` must never hold personal data: ids, counts and codes only.
+    """
+    event = AuditEvent(
+        principal_id=actor.id if actor else None,
+        principal_name=actor.name if actor else None,
+        action=entry.action,
+        object_type=entry.object_type,
+        object_id=entry.object_id,
+        purpose=entry.purpose,
+        outcome=entry.outcome,
+        detail=entry.detail,
+    )
+    session.add(event)
+    session.info.setdefault(_REPLAY_KEY, []).append(event)
+    return event
+
+
+def events_to_replay(session: AsyncSession, failure: str) -> list[AuditEvent]:
+    """Copies of this unit of work's events for a fresh transaction after a rollback.
+
+    An event that claimed success is re-marked with the failure: the attempt
+    happened, its effect did not.
+    """
+    replay: list[AuditEvent] = session.info.pop(_REPLAY_KEY, [])
+    return [
+        AuditEvent(
+            occurred_at=e.occurred_at,
+            principal_id=e.principal_id,
+            principal_name=e.principal_name,
+            action=e.action,
+            object_type=e.object_type,
+            object_id=e.object_id,
+            purpose=e.purpose,
+            outcome=failure if e.outcome == "ok" else e.outcome,
+            detail=dict(e.detail),
+        )
+        for e in replay
+    ]
+
+
+def forget_recorded(session: AsyncSession) -> None:
+    """Called after a successful commit so the session can be reused."""
+    session.info.pop(_REPLAY_KEY, None)

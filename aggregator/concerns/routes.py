@@ -1,0 +1,159 @@
+"""Intake endpoints: agencies submit concerns and record sharing decisions."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+
+from aggregator.audit import AuditEntry, record
+from aggregator.concerns import repository, service
+from aggregator.concerns.schemas import (
+    ConcernPage,
+    ConcernReceipt,
+    ConcernSubmission,
+    ConcernView,
+    SharingDecisionIn,
+    SharingDecisionOut,
+)
+from aggregator.concerns.vocab import Decision, Purpose
+from aggregator.core.purpose import PurposeHeader, purpose_or
+from aggregator.principals import CurrentAgency, CurrentPrincipal, SessionDep
+from aggregator.principals.models import Principal
+
+router = APIRouter(prefix="/api/v1", tags=["concerns"])
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"description": "Missing, unknown or revoked token"},
+    403: {"description": "The principal may not do this"},
+    404: {"description": "No such concern visible to the caller"},
+    409: {"description": "external_ref already used with a different body"},
+    422: {"description": "The body is invalid; the message names the field"},
+}
+
+
+def _scope(principal: Principal) -> str | None:
+    """Agencies see only their own concerns; hub staff see all (and are audited)."""
+    if principal.kind == "agency":
+        return principal.id
+    if principal.role in ("hub", "lead"):
+        return None
+    raise HTTPException(status.HTTP_403_FORBIDDEN, "this role may not read concerns")
+
+
+@router.post(
+    "/concerns",
+    response_model=ConcernReceipt,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "A retry of a concern already stored", "model": ConcernReceipt},
+        **_ERRORS,
+    },
+)
+async def submit_concern(
+    body: ConcernSubmission, agency: CurrentAgency, session: SessionDep, response: Response
+) -> ConcernReceipt:
+    """Share a concern. Retrying with the same `external_ref` and body is safe."""
+    stored = await service.submit(session, agency, body)
+    record(
+        session,
+        agency,
+        AuditEntry(
+            action="concern.create" if stored.created else "concern.retry",
+            purpose=body.sharing.purpose.value,
+            object_type="concern",
+            object_id=stored.concern.id,
+            detail={
+                "category": body.concern.category.value,
+                "basis": body.sharing.lawful_basis.value,
+            },
+        ),
+    )
+    if not stored.created:
+        response.status_code = status.HTTP_200_OK
+    c = stored.concern
+    return ConcernReceipt(id=c.id, external_ref=c.external_ref, received_at=c.received_at)
+
+
+@router.get("/concerns/{concern_id}", response_model=ConcernView, responses=_ERRORS)
+async def read_concern(
+    concern_id: str, principal: CurrentPrincipal, session: SessionDep, purpose: PurposeHeader = None
+) -> ConcernView:
+    """One concern. Another agency's concern answers 404, exactly like an unknown id."""
+    concern = await repository.concern_visible_to(session, concern_id, _scope(principal))
+    entry = AuditEntry(
+        action="concern.read",
+        purpose=purpose_or(purpose, "safeguarding"),
+        object_type="concern",
+        object_id=concern_id[:64],
+        outcome="ok" if concern else "not_found",
+    )
+    record(session, principal, entry)
+    if concern is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such concern")
+    parts = await repository.load_parts(session, [concern.id])
+    return service.to_view(concern, parts, principal)
+
+
+@router.get("/concerns", response_model=ConcernPage, responses=_ERRORS)
+async def list_concerns(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    purpose: PurposeHeader = None,
+) -> ConcernPage:
+    """Concerns the caller may see, newest first."""
+    concerns, total = await repository.page_of_concerns(session, _scope(principal), offset, limit)
+    parts = await repository.load_parts(session, [c.id for c in concerns])
+    record(
+        session,
+        principal,
+        AuditEntry(
+            action="concern.list",
+            purpose=purpose_or(purpose, "safeguarding"),
+            object_type="concern",
+            detail={"ids": [c.id for c in concerns], "offset": offset},
+        ),
+    )
+    return ConcernPage(
+        items=[service.to_view(c, parts, principal) for c in concerns],
+        total=total,
+        offset=offset,
+        limit=limit,
+    )
+
+
+@router.post(
+    "/sharing-decisions",
+    response_model=SharingDecisionOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=_ERRORS,
+    tags=["sharing"],
+)
+async def record_sharing_decision(
+    body: SharingDecisionIn, agency: CurrentAgency, session: SessionDep, response: Response
+) -> SharingDecisionOut:
+    """Golden rule 7: record a decision not to share here, with its reason."""
+    decision, created = await service.record_decision(session, agency, body)
+    record(
+        session,
+        agency,
+        AuditEntry(
+            action="sharing_decision.create" if created else "sharing_decision.retry",
+            purpose=body.purpose.value,
+            object_type="sharing_decision",
+            object_id=decision.id,
+            detail={"decision": body.decision.value},
+        ),
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return SharingDecisionOut(
+        id=decision.id,
+        recorded_at=decision.recorded_at,
+        external_ref=decision.external_ref,
+        decision=Decision(decision.decision),
+        reason=decision.reason,
+        purpose=Purpose(decision.purpose),
+        shared_with=decision.shared_with,
+        decided_at=decision.decided_at,
+    )

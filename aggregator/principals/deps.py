@@ -1,0 +1,108 @@
+"""FastAPI dependencies: the request's session, its principal, and role checks."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aggregator.audit.service import AuditEntry, events_to_replay, forget_recorded, record
+from aggregator.core.db import Database
+from aggregator.principals.models import Principal
+from aggregator.principals.service import principal_for_token
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: commit on success, roll back on any error.
+
+    The commit runs before the response is sent (function scope), so a client
+    never sees 201 for something that was not stored. Audit events of a failed
+    request are written again in their own transaction.
+    """
+    db = get_db(request)
+    async with db.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+            forget_recorded(session)
+        except BaseException as exc:
+            await session.rollback()
+            code = exc.status_code if isinstance(exc, HTTPException) else 500
+            replay = events_to_replay(session, failure=f"failed_{code}")
+            if replay:
+                async with db.session() as audit_session:
+                    audit_session.add_all(replay)
+            raise
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
+
+
+async def _principal(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing bearer token: send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    principal = await principal_for_token(session, credentials.credentials)
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "token not recognised or revoked",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+
+
+async def _agency(principal: CurrentPrincipal) -> Principal:
+    if principal.kind != "agency":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only an agency may call this endpoint")
+    return principal
+
+
+CurrentAgency = Annotated[Principal, Depends(_agency)]
+
+
+def require_roles(*roles: str) -> object:
+    """A dependency that admits people holding one of `roles`."""
+
+    async def check(
+        principal: CurrentPrincipal, session: SessionDep, request: Request
+    ) -> Principal:
+        if principal.kind != "person" or principal.role not in roles:
+            record(
+                session,
+                principal,
+                AuditEntry(
+                    action="access.denied",
+                    purpose="authorisation",
+                    outcome="denied",
+                    detail={"path": request.url.path, "method": request.method},
+                ),
+            )
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"this endpoint needs one of the roles: {', '.join(roles)}",
+            )
+        return principal
+
+    return Depends(check)
+
+
+HubUser = Annotated[Principal, require_roles("hub", "lead")]
+Admin = Annotated[Principal, require_roles("admin")]

@@ -1,0 +1,42 @@
+"""`aggregator serve`: bring the schema up to date, seed the demo, run uvicorn."""
+
+import asyncio
+import logging
+
+import uvicorn
+
+from aggregator.core.db import Database
+from aggregator.core.migrate import upgrade
+from aggregator.core.settings import Settings
+
+log = logging.getLogger("aggregator")
+
+
+def serve(settings: Settings, *, host: str, port: int, demo: bool, workers: int = 1) -> int:
+    """SQLite is migrated on start so the quick start needs no extra step; a
+    PostgreSQL deployment runs `aggregator db upgrade` as its own release step."""
+    if settings.is_sqlite:
+        upgrade(settings)
+    if demo:
+        from aggregator.demo import print_credentials, seed_demo
+
+        async def _seed() -> None:
+            db = Database(settings)
+            try:
+                creds = await seed_demo(db)
+            finally:
+                await db.dispose()
+            print_credentials(creds, base_url=f"http://{host}:{port}")
+
+        asyncio.run(_seed())
+    uvicorn.run(
+        "aggregator.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        # Access logs hold URLs only (ids, never names); bodies are never logged.
+        log_level="info",
+    )
+    return 0

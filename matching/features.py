@@ -1,0 +1,97 @@
+"""A record's comparable forms, computed once and reused for every comparison."""
+
+from __future__ import annotations
+
+import sys
+
+import jellyfish
+
+from matching.normalise import (
+    PartialDate,
+    address_tokens,
+    name_forms,
+    name_tokens,
+    nhs_number,
+    nhs_number_valid,
+    normalise_sex,
+    parse_date,
+    split_postcode,
+    upn,
+)
+from matching.records import ChildRecord
+
+_intern = sys.intern
+
+
+class Features:
+    """Normalised, phonetic and parsed forms of one record.
+
+    Scoring a pair must cost microseconds, so all string work happens here, once per
+    record; strings are interned so a million records share their common names.
+    """
+
+    __slots__ = (
+        "address",
+        "address_number",
+        "address_street",
+        "dob",
+        "dob_digits",
+        "family",
+        "family_parts",
+        "family_phonetic",
+        "given",
+        "given_forms",
+        "given_phonetic",
+        "id",
+        "middle",
+        "nhs",
+        "nhs_valid",
+        "pc_district",
+        "pc_sector",
+        "pc_unit",
+        "sex",
+        "town",
+        "upn",
+    )
+
+    def __init__(self, record: ChildRecord) -> None:
+        self.id = record.id
+        given_tokens = name_tokens(record.given_name)
+        family_tokens = name_tokens(record.family_name)
+        other = tuple(t for name in record.other_names for t in name_tokens(name))
+        self.given: str | None = _intern(given_tokens[0]) if given_tokens else None
+        self.middle: frozenset[str] = frozenset(given_tokens[1:] + other)
+        self.given_forms: frozenset[str] = name_forms(self.given) if self.given else frozenset()
+        self.given_phonetic: str | None = _phonetic(self.given)
+        self.family: str | None = _intern("".join(family_tokens)) if family_tokens else None
+        self.family_parts: tuple[str, ...] = tuple(_intern(t) for t in family_tokens)
+        self.family_phonetic: str | None = _phonetic(self.family)
+        self.dob: PartialDate | None = parse_date(record.date_of_birth)
+        dob = self.dob
+        self.dob_digits: str | None = (
+            f"{dob[0]:04d}{dob[1]:02d}{dob[2]:02d}"
+            if dob is not None and dob[1] is not None and dob[2] is not None
+            else None
+        )
+        self.sex: str | None = normalise_sex(record.sex)
+        self.nhs: str | None = nhs_number(record.nhs_number)
+        self.nhs_valid: bool = nhs_number_valid(self.nhs)
+        self.upn: str | None = upn(record.upn)
+        postcode = split_postcode(record.postcode)
+        self.pc_unit: str | None = _intern(postcode[0]) if postcode else None
+        self.pc_sector: str | None = postcode[1] if postcode else None
+        self.pc_district: str | None = postcode[2] if postcode else None
+        tokens = address_tokens(record.address_line1)
+        self.address: str | None = _intern(" ".join(tokens)) if tokens else None
+        number = next((t for t in tokens if any(c.isdigit() for c in t)), None)
+        self.address_number: str | None = number
+        street = " ".join(t for t in tokens if not any(c.isdigit() for c in t))
+        self.address_street: str | None = _intern(street) if street else None
+        town = " ".join(address_tokens(record.town))
+        self.town: str | None = _intern(town) if town else None
+
+
+def _phonetic(name: str | None) -> str | None:
+    if not name:
+        return None
+    return _intern(jellyfish.metaphone(name))
