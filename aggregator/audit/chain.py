@@ -68,7 +68,7 @@ async def seal_pending(db: Database) -> int:
                     .limit(1)
                 )
             ).first()
-            seq: int = head[0] if head else 0
+            seq: int = (head[0] or 0) if head else 0
             prev: str = (head[1] or GENESIS) if head else GENESIS
             batch = (
                 await session.scalars(

@@ -1,5 +1,6 @@
 """Engine and session plumbing shared by the API, the CLI and scheduled jobs."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +15,11 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from aggregator.core.settings import Settings
+
+# These libraries log SQL *with its parameters* (names, NHS numbers) at DEBUG or
+# INFO. Personal data must never reach a log, whatever level an operator sets.
+for _noisy in ("aiosqlite", "sqlalchemy.engine", "sqlalchemy.pool", "asyncpg"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 
 def _configure_sqlite(engine: Engine) -> None:
