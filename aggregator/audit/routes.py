@@ -9,6 +9,7 @@ from sqlmodel import col
 
 from aggregator.audit.chain import seal_pending, verify_chain
 from aggregator.audit.models import AuditEvent
+from aggregator.audit.service import AuditEntry, record
 from aggregator.principals import Admin, SessionDep
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -75,7 +76,14 @@ async def list_events(
 
 
 @router.get("/verify", response_model=VerificationOut)
-async def verify(admin: Admin, request: Request) -> VerificationOut:
+async def verify(admin: Admin, session: SessionDep, request: Request) -> VerificationOut:
+    """Seal what is pending, then walk the chain.
+
+    The request's own transaction is committed first: the sealer needs the write
+    lock, which on SQLite this request's transaction would otherwise hold.
+    """
+    record(session, admin, AuditEntry(action="audit.verify", purpose="audit"))
+    await session.commit()
     db = request.app.state.db
     await seal_pending(db)
     result = await verify_chain(db)
