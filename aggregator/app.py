@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from aggregator import __version__
 from aggregator.audit.chain import seal_pending
 from aggregator.audit.routes import router as audit_router
+from aggregator.children.routes import router as children_router
 from aggregator.concerns.routes import router as concerns_router
 from aggregator.core.db import Database
 from aggregator.core.settings import Settings, get_settings
@@ -60,6 +61,7 @@ def create_app(
     app.state.settings = settings
     app.state.db = db
     app.include_router(concerns_router)
+    app.include_router(children_router)
     app.include_router(audit_router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -1,6 +1,7 @@
 """Imports every table so that Alembic and tests see the whole schema."""
 
 from aggregator.audit.models import AuditEvent
+from aggregator.children.models import BlockingKey, Child, HouseholdKey, PairDecision, ReviewItem
 from aggregator.concerns.models import (
     ChildRecord,
     Concern,
@@ -13,10 +14,15 @@ from aggregator.principals.models import ApiToken, Principal
 __all__ = [
     "ApiToken",
     "AuditEvent",
+    "BlockingKey",
+    "Child",
     "ChildRecord",
     "Concern",
+    "HouseholdKey",
+    "PairDecision",
     "Principal",
     "RelatedPerson",
+    "ReviewItem",
     "SharingDecision",
     "SharingRecord",
 ]

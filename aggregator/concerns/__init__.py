@@ -1,6 +1,5 @@
 """Concern intake: validation, idempotent storage and the sharing record."""
 
 from aggregator.concerns.models import ChildRecord, Concern, RelatedPerson, SharingRecord
-from aggregator.concerns.routes import router
 
-__all__ = ["ChildRecord", "Concern", "RelatedPerson", "SharingRecord", "router"]
+__all__ = ["ChildRecord", "Concern", "RelatedPerson", "SharingRecord"]

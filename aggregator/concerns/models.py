@@ -62,6 +62,11 @@ class ChildRecord(SQLModel, table=True):
     status: str | None = Field(default=None, max_length=30)
     independently_mobile: bool | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Identity resolution (aggregator.children): which child this record is of,
+    # and how the record got there, for the hub (never shown to the agency).
+    child_id: str | None = _fk("child.id", nullable=True)
+    link_outcome: str | None = Field(default=None, max_length=12)
+    link_probability: float | None = None
 
 
 class RelatedPerson(SQLModel, table=True):

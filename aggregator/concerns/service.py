@@ -1,6 +1,6 @@
 """Storing a concern exactly once, and showing it to whoever may see it."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import HTTPException, status
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +47,8 @@ WITHHELD = "withheld at the reporter's request"
 class Stored:
     concern: Concern
     created: bool
+    record: ChildRecord | None = None
+    related: list[RelatedPerson] = field(default_factory=list)
 
 
 def _check_authority(agency: Principal, sub: ConcernSubmission) -> None:
@@ -138,7 +140,7 @@ async def submit(session: AsyncSession, agency: Principal, sub: ConcernSubmissio
     )
     session.add(record)
     await session.flush()
-    session.add_all(
+    related = [
         RelatedPerson(
             child_record_id=record.id,
             position=i,
@@ -148,7 +150,8 @@ async def submit(session: AsyncSession, agency: Principal, sub: ConcernSubmissio
             date_of_birth=p.date_of_birth,
         )
         for i, p in enumerate(sub.related_people)
-    )
+    ]
+    session.add_all(related)
     s = sub.sharing
     session.add(
         SharingRecord(
@@ -165,7 +168,7 @@ async def submit(session: AsyncSession, agency: Principal, sub: ConcernSubmissio
         )
     )
     await session.flush()
-    return Stored(concern, created=True)
+    return Stored(concern, created=True, record=record, related=related)
 
 
 def to_view(concern: Concern, parts: repository.ConcernParts, viewer: Principal) -> ConcernView:

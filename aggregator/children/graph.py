@@ -1,0 +1,98 @@
+"""The child's neighbourhood as a typed networkx graph.
+
+Built per request from indexed queries around one child (its records, concerns,
+agencies, practitioners, related adults, addresses, and the other children who
+share an address or an adult), so no process ever loads the whole database, and
+every process sees the same thing after links change.
+"""
+
+from dataclasses import dataclass
+
+import networkx as nx
+
+from aggregator.children.models import HouseholdKey
+from aggregator.concerns.models import ChildRecord, Concern, RelatedPerson
+from aggregator.principals.models import Principal
+
+
+@dataclass(frozen=True)
+class Neighbourhood:
+    child_id: str
+    records: list[ChildRecord]
+    concerns: list[Concern]
+    agencies: dict[str, Principal]
+    related: list[RelatedPerson]
+    own_keys: list[HouseholdKey]
+    shared: list[tuple[HouseholdKey, ChildRecord]]
+    protected: set[str]  # concern ids whose reporter may not be named
+    viewer_agency: str | None = None
+
+
+def _name(rec: ChildRecord) -> str:
+    return " ".join(p for p in (rec.given_name, rec.family_name) if p) or "unnamed"
+
+
+def build_graph(n: Neighbourhood) -> nx.MultiDiGraph:
+    g = nx.MultiDiGraph()
+    me = f"child:{n.child_id}"
+    label = _name(n.records[-1]) if n.records else "child"
+    g.add_node(me, type="child", label=label, focus=True)
+    for c in n.concerns:
+        cid = f"concern:{c.id}"
+        g.add_node(
+            cid,
+            type="concern",
+            label=c.category,
+            date=c.observed_at.isoformat(),
+            severity=c.severity,
+        )
+        g.add_edge(me, cid, type="subject_of")
+        agency = n.agencies.get(c.agency_id)
+        aid = f"agency:{c.agency_id}"
+        g.add_node(
+            aid,
+            type="agency",
+            label=agency.name if agency else "agency",
+            agency_type=agency.agency_type if agency else None,
+        )
+        g.add_edge(cid, aid, type="raised_by")
+        if c.practitioner_name and c.id not in n.protected:
+            pid = f"practitioner:{c.agency_id}:{c.practitioner_name.lower()}"
+            g.add_node(
+                pid, type="practitioner", label=c.practitioner_name, role=c.practitioner_role
+            )
+            g.add_edge(cid, pid, type="recorded_by")
+            g.add_edge(pid, aid, type="works_for")
+    for key in n.own_keys:
+        kid = f"{key.kind}:{key.key}"
+        g.add_node(kid, type="address" if key.kind == "address" else "adult", label=key.label)
+        g.add_edge(me, kid, type="lives_at" if key.kind == "address" else "related_to")
+    for key, rec in n.shared:
+        if rec.child_id is None:
+            continue
+        other = f"child:{rec.child_id}"
+        if other not in g:
+            g.add_node(other, type="child", label=_name(rec), focus=False)
+        kid = f"{key.kind}:{key.key}"
+        if kid not in g:
+            g.add_node(kid, type="address" if key.kind == "address" else "adult", label=key.label)
+        g.add_edge(other, kid, type="lives_at" if key.kind == "address" else "related_to")
+    return g
+
+
+def household_of(g: nx.MultiDiGraph, child_node: str) -> dict[str, list[str]]:
+    """Other children reachable through a shared address or adult, with the links."""
+    members: dict[str, list[str]] = {}
+    for _, hub, data in g.out_edges(child_node, data=True):
+        if data["type"] not in ("lives_at", "related_to"):
+            continue
+        for other, _, _ in g.in_edges(hub, data=True):
+            if other != child_node and g.nodes[other]["type"] == "child":
+                members.setdefault(other, []).append(hub)
+    return members
+
+
+def to_json(g: nx.MultiDiGraph) -> dict[str, list[dict[str, object]]]:
+    nodes = [{"id": n, **attrs} for n, attrs in g.nodes(data=True)]
+    edges = [{"source": s, "target": t, "type": d["type"]} for s, t, d in g.edges(data=True)]
+    return {"nodes": nodes, "edges": edges}

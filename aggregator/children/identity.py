@@ -1,0 +1,57 @@
+"""Turning stored records into what the matching library and the household index need."""
+
+import jellyfish
+
+from aggregator.concerns.models import ChildRecord, RelatedPerson
+from matching import ChildRecord as MatchRecord
+from matching.normalise import address_tokens, ascii_lower, split_postcode
+
+# Adults whose shared presence makes children one household.
+HOUSEHOLD_RELATIONSHIPS = {
+    "mother",
+    "father",
+    "step_parent",
+    "partner_of_parent",
+    "carer",
+    "grandparent",
+}
+
+
+def to_match_record(record: ChildRecord) -> MatchRecord:
+    return MatchRecord(
+        id=record.id,
+        given_name=record.given_name,
+        family_name=record.family_name,
+        other_names=tuple(record.other_names or ()),
+        date_of_birth=record.date_of_birth,
+        sex=record.sex,
+        nhs_number=record.nhs_number,
+        upn=record.upn,
+        postcode=record.postcode,
+        address_line1=record.address_line1,
+        town=record.town,
+    )
+
+
+def address_key(record: ChildRecord) -> tuple[str, str] | None:
+    """Postcode plus house number and street: a dwelling, not a neighbourhood."""
+    parts = split_postcode(record.postcode)
+    tokens = address_tokens(record.address_line1)
+    if parts is None or not tokens:
+        return None
+    street = tokens[1] if len(tokens) > 1 else ""
+    label = f"{record.address_line1}, {record.postcode}"
+    return f"addr:{parts[0]}|{tokens[0]}|{street}", label
+
+
+def adult_key(person: RelatedPerson) -> tuple[str, str] | None:
+    """Sound-alike key of a parent or carer, so 'Kayleigh' and 'Kayley Smith' meet."""
+    if person.relationship not in HOUSEHOLD_RELATIONSHIPS:
+        return None
+    if not (person.given_name and person.family_name):
+        return None
+    given = jellyfish.metaphone(ascii_lower(person.given_name).split()[0])
+    family = jellyfish.metaphone(ascii_lower(person.family_name).replace("-", " ").split()[-1])
+    if not (given and family):
+        return None
+    return f"adult:{family}|{given}", f"{person.given_name} {person.family_name}"

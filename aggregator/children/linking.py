@@ -1,0 +1,228 @@
+"""Online identity resolution: which child is a new record about?
+
+Runs inside the submission's transaction. A sure match links, an uncertain one
+creates a provisional child and a review item, and a record that ties two known
+children together with high confidence merges them, unless a person has ruled
+those records to be different children or the two children clearly differ.
+"""
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aggregator.audit import AuditEntry, record
+from aggregator.audit.service import Actor
+from aggregator.children import repository as repo
+from aggregator.children.identity import address_key, adult_key, to_match_record
+from aggregator.children.models import BlockingKey, Child, HouseholdKey, ReviewItem
+from aggregator.concerns.models import ChildRecord, RelatedPerson
+from aggregator.core.types import utcnow
+from matching import Decision, MatchModel, MatchScore, blocking_keys
+
+# At most this many possible matches are queued for review for one record.
+MAX_REVIEW_ITEMS = 3
+
+
+@lru_cache(maxsize=1)
+def model() -> MatchModel:
+    """Shipped defaults: decisions must not depend on which process took a request."""
+    return MatchModel.default()
+
+
+@dataclass
+class LinkResult:
+    outcome: str  # linked | new | review | merged
+    child_id: str
+    probability: float | None = None
+    merged: list[str] = field(default_factory=list)
+    review_items: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Best:
+    record: ChildRecord
+    score: MatchScore
+
+
+def contributions_json(score: MatchScore) -> list[dict[str, object]]:
+    """Per-field bits, starting with the prior, so that they add up to the weight."""
+    prior = {
+        "field": "prior",
+        "level": "prior",
+        "label": "starting point: how rare a match between two records is by chance",
+        "bits": round(score.prior_bits, 3),
+    }
+    return [prior] + [
+        {"field": c.field, "level": c.level, "label": c.label, "bits": round(c.bits, 3)}
+        for c in score.contributions
+    ]
+
+
+def _review_item(new: ChildRecord, best: _Best) -> ReviewItem:
+    return ReviewItem(
+        record_id=new.id,
+        candidate_record_id=best.record.id,
+        probability=best.score.probability,
+        weight=best.score.weight,
+        contributions=contributions_json(best.score),
+    )
+
+
+async def index_record(
+    session: AsyncSession, rec: ChildRecord, related: list[RelatedPerson]
+) -> list[str]:
+    """Store the record's blocking and household keys; returns the blocking keys."""
+    keys = sorted(blocking_keys(to_match_record(rec)))
+    session.add_all(BlockingKey(key=k[:80], child_record_id=rec.id) for k in keys)
+    household: dict[str, HouseholdKey] = {}
+    addr = address_key(rec)
+    if addr:
+        household[addr[0]] = HouseholdKey(
+            key=addr[0][:120], child_record_id=rec.id, kind="address", label=addr[1][:300]
+        )
+    for person in related:
+        adult = adult_key(person)
+        if adult and adult[0] not in household:
+            household[adult[0]] = HouseholdKey(
+                key=adult[0][:120], child_record_id=rec.id, kind="adult", label=adult[1][:300]
+            )
+    session.add_all(household.values())
+    return keys
+
+
+async def may_merge_automatically(
+    session: AsyncSession, a: _Best, b: _Best, child_a: str, child_b: str
+) -> bool:
+    """A bridge merges two children only if nothing says they are different.
+
+    A person's `different_children` ruling between any of their records vetoes it,
+    and so does clear evidence against between the two records the bridge matched
+    (so one record cannot chain two strangers together).
+    """
+    if model().decide(model().score(to_match_record(a.record), to_match_record(b.record))) == (
+        Decision.NO_MATCH
+    ):
+        return False
+    left = await repo.record_ids_of(session, child_a)
+    right = await repo.record_ids_of(session, child_b)
+    return not await repo.decisions_between(session, left, right, "different_children")
+
+
+async def merge_children(
+    session: AsyncSession,
+    survivor: Child,
+    absorbed: Child,
+    actor: Actor | None,
+    *,
+    reason: str,
+    detail: dict[str, object],
+) -> None:
+    """Move every record (and so every concern) of `absorbed` onto `survivor`."""
+    absorbed_records = await repo.record_ids_of(session, absorbed.id)
+    survivor_records = await repo.record_ids_of(session, survivor.id)
+    await repo.move_records(session, None, absorbed.id, survivor.id)
+    absorbed.merged_into = survivor.id
+    await repo.repoint_merged(session, absorbed.id, survivor.id)
+    for item in await repo.open_items_between(session, absorbed_records, survivor_records):
+        item.state = "superseded"
+    survivor.provisional = survivor.provisional and absorbed.provisional
+    survivor.touched_at = utcnow()
+    record(
+        session,
+        actor,
+        AuditEntry(
+            action="child.merge",
+            purpose="identity_resolution",
+            object_type="child",
+            object_id=survivor.id,
+            detail={"merged": absorbed.id, "reason": reason, **detail},
+        ),
+    )
+
+
+async def link_record(
+    session: AsyncSession, rec: ChildRecord, related: list[RelatedPerson], actor: Actor
+) -> LinkResult:
+    """Attach a just-stored record to a child and record how (for the hub only)."""
+    keys = await index_record(session, rec, related)
+    await repo.lock_keys(session, keys)
+    await session.flush()
+    mine = to_match_record(rec)
+    best: dict[str, _Best] = {}
+    for cand in await repo.candidate_records(session, keys, exclude=rec.id):
+        score = model().score(mine, to_match_record(cand))
+        child_id = cand.child_id or ""
+        if child_id not in best or score.weight > best[child_id].score.weight:
+            best[child_id] = _Best(cand, score)
+    ranked = sorted(best.items(), key=lambda kv: kv[1].score.weight, reverse=True)
+    sure = [(c, b) for c, b in ranked if model().decide(b.score) == Decision.LINK]
+    maybe = [(c, b) for c, b in ranked if model().decide(b.score) == Decision.REVIEW]
+
+    result: LinkResult
+    if not sure:
+        child = Child(provisional=bool(maybe))
+        session.add(child)
+        await session.flush()
+        result = LinkResult("review" if maybe else "new", child.id)
+    else:
+        target_id, target_best = sure[0]
+        target = await repo.get_child(session, target_id)
+        assert target is not None
+        result = LinkResult("linked", target.id, target_best.score.probability)
+        for other_id, other_best in sure[1:]:
+            other = await repo.get_child(session, other_id)
+            if other is None or other.id == target.id:
+                continue
+            if await may_merge_automatically(session, target_best, other_best, target.id, other.id):
+                survivor, absorbed = sorted((target, other), key=lambda c: c.created_at)
+                await merge_children(
+                    session,
+                    survivor,
+                    absorbed,
+                    actor,
+                    reason="bridging record",
+                    detail={
+                        "bridging_record": rec.id,
+                        "probabilities": [
+                            round(target_best.score.probability, 4),
+                            round(other_best.score.probability, 4),
+                        ],
+                    },
+                )
+                target = survivor
+                result.merged.append(absorbed.id)
+            else:
+                maybe.insert(0, (other_id, other_best))
+        result.child_id = target.id
+        result.outcome = "merged" if result.merged else "linked"
+    for _, candidate in maybe[:MAX_REVIEW_ITEMS]:
+        item = _review_item(rec, candidate)
+        session.add(item)
+        result.review_items.append(item.id)
+    if result.probability is None and maybe:
+        result.probability = maybe[0][1].score.probability
+    rec.child_id = result.child_id
+    rec.link_outcome = result.outcome
+    rec.link_probability = result.probability
+    await repo.touch(session, [result.child_id])
+    await session.flush()
+    record(
+        session,
+        actor,
+        AuditEntry(
+            action="record.link",
+            purpose="identity_resolution",
+            object_type="child_record",
+            object_id=rec.id,
+            detail={
+                "outcome": result.outcome,
+                "child_id": result.child_id,
+                "probability": round(result.probability, 4) if result.probability else None,
+                "merged": result.merged,
+                "review_items": result.review_items,
+                "candidates": len(best),
+            },
+        ),
+    )
+    return result

@@ -1,0 +1,106 @@
+"""The hub's list of children, filtered and ranked by simple risk measures."""
+
+from datetime import date, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Integer, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from aggregator.children import repository as repo
+from aggregator.children.models import Child
+from aggregator.children.schemas import ChildPage, ChildSummary
+from aggregator.concerns.models import ChildRecord, Concern
+
+Sort = Literal["agencies", "recent_concerns", "last_concern"]
+
+
+async def list_children(
+    session: AsyncSession,
+    *,
+    min_agencies: int = 0,
+    category: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    sort: Sort = "agencies",
+    offset: int = 0,
+    limit: int = 50,
+    today: date | None = None,
+) -> ChildPage:
+    today = today or date.today()
+    recent_from = today - timedelta(days=90)
+    child_id = col(ChildRecord.child_id)
+    agencies = func.count(func.distinct(col(Concern.agency_id))).label("agencies")
+    concerns = func.count(col(Concern.id)).label("concerns")
+    recent = func.sum(
+        case((col(Concern.observed_at) >= recent_from, 1), else_=0).cast(Integer)
+    ).label("recent")
+    last = func.max(col(Concern.observed_at)).label("last")
+    stmt = (
+        select(child_id, agencies, concerns, recent, last)
+        .join(ChildRecord, col(ChildRecord.concern_id) == col(Concern.id))
+        .where(child_id.is_not(None))
+        .group_by(child_id)
+    )
+    if date_from:
+        stmt = stmt.where(col(Concern.observed_at) >= date_from)
+    if date_to:
+        stmt = stmt.where(col(Concern.observed_at) <= date_to)
+    if min_agencies:
+        stmt = stmt.having(agencies >= min_agencies)
+    if category:
+        stmt = stmt.having(func.sum(case((col(Concern.category) == category, 1), else_=0)) > 0)
+    orders: dict[str, ColumnElement[Any]] = {
+        "agencies": agencies,
+        "recent_concerns": recent,
+        "last_concern": last,
+    }
+    order = orders[sort]
+    total = int(await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    rows = (
+        await session.execute(
+            stmt.order_by(order.desc(), last.desc(), child_id).offset(offset).limit(limit)
+        )
+    ).all()
+    ids = [str(r[0]) for r in rows]
+    records = await repo.records_of(session, ids)
+    latest: dict[str, ChildRecord] = {}
+    for rec in records:
+        latest[rec.child_id or ""] = rec
+    cats = (
+        await session.execute(
+            select(child_id, col(Concern.category))
+            .join(Concern, col(Concern.id) == col(ChildRecord.concern_id))
+            .where(child_id.in_(ids))
+            .distinct()
+        )
+    ).all()
+    categories: dict[str, set[str]] = {}
+    for cid, cat in cats:
+        categories.setdefault(str(cid), set()).add(cat)
+    provisional = {
+        c.id: c.provisional
+        for c in (await session.scalars(select(Child).where(col(Child.id).in_(ids)))).all()
+    }
+    items = []
+    for row_id, n_agencies, n_concerns, n_recent, last_date in rows:
+        cid = str(row_id)
+        found = latest.get(cid)
+        name = " ".join(p for p in (found.given_name, found.family_name) if p) if found else ""
+        items.append(
+            ChildSummary(
+                child_id=cid,
+                name=name or "unnamed",
+                date_of_birth=found.date_of_birth if found else None,
+                postcode=found.postcode if found else None,
+                agencies=n_agencies,
+                concerns=n_concerns,
+                concerns_last_90_days=int(n_recent or 0),
+                last_concern=last_date
+                if isinstance(last_date, date)
+                else date.fromisoformat(str(last_date)),
+                categories=sorted(categories.get(cid, set())),
+                provisional=provisional.get(cid, False),
+            )
+        )
+    return ChildPage(items=items, total=total, offset=offset, limit=limit)

@@ -1,0 +1,262 @@
+"""Every query of identity resolution and the picture."""
+
+import zlib
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import and_, delete, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from aggregator.children.models import BlockingKey, Child, HouseholdKey, PairDecision, ReviewItem
+from aggregator.concerns.models import ChildRecord, Concern, RelatedPerson
+from aggregator.core.types import utcnow
+
+# A key shared by more records than this says little (a common name in a big
+# city); capping keeps a submission's work bounded whatever the data.
+CANDIDATE_CAP = 400
+
+
+async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> None:
+    """Serialise concurrent submissions that could be about the same child.
+
+    Without this two first-ever concerns about one child, sent at the same moment,
+    would each find nothing and create two children. Locks are taken in sorted
+    order so two submissions never deadlock; SQLite already serialises writers.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(key.encode()) - 2**31}
+        )
+
+
+async def candidate_records(
+    session: AsyncSession, keys: Sequence[str], exclude: str
+) -> list[ChildRecord]:
+    if not keys:
+        return []
+    ids = (
+        select(col(BlockingKey.child_record_id))
+        .where(col(BlockingKey.key).in_(list(keys)))
+        .where(col(BlockingKey.child_record_id) != exclude)
+        .distinct()
+        .limit(CANDIDATE_CAP)
+    )
+    return list(
+        (
+            await session.scalars(
+                select(ChildRecord)
+                .where(col(ChildRecord.id).in_(ids.scalar_subquery()))
+                .where(col(ChildRecord.child_id).is_not(None))
+            )
+        ).all()
+    )
+
+
+async def records_of(session: AsyncSession, child_ids: Sequence[str]) -> list[ChildRecord]:
+    return list(
+        (
+            await session.scalars(
+                select(ChildRecord)
+                .where(col(ChildRecord.child_id).in_(list(child_ids)))
+                .order_by(col(ChildRecord.created_at))
+            )
+        ).all()
+    )
+
+
+async def record_ids_of(session: AsyncSession, child_id: str) -> list[str]:
+    return list(
+        (
+            await session.scalars(
+                select(col(ChildRecord.id)).where(col(ChildRecord.child_id) == child_id)
+            )
+        ).all()
+    )
+
+
+async def get_child(session: AsyncSession, child_id: str) -> Child | None:
+    """The child, following merges so an old id still finds its child."""
+    child = await session.get(Child, child_id)
+    for _ in range(10):
+        if child is None or child.merged_into is None:
+            return child
+        child = await session.get(Child, child.merged_into)
+    return child
+
+
+async def decisions_between(
+    session: AsyncSession, left: Sequence[str], right: Sequence[str], decision: str
+) -> list[PairDecision]:
+    if not left or not right:
+        return []
+    return list(
+        (
+            await session.scalars(
+                select(PairDecision).where(
+                    col(PairDecision.decision) == decision,
+                    or_(
+                        and_(
+                            col(PairDecision.record_a).in_(list(left)),
+                            col(PairDecision.record_b).in_(list(right)),
+                        ),
+                        and_(
+                            col(PairDecision.record_a).in_(list(right)),
+                            col(PairDecision.record_b).in_(list(left)),
+                        ),
+                    ),
+                )
+            )
+        ).all()
+    )
+
+
+async def move_records(
+    session: AsyncSession, record_ids: Sequence[str] | None, from_child: str, to_child: str
+) -> None:
+    stmt = update(ChildRecord).where(col(ChildRecord.child_id) == from_child)
+    if record_ids is not None:
+        stmt = stmt.where(col(ChildRecord.id).in_(list(record_ids)))
+    await session.execute(stmt.values(child_id=to_child))
+
+
+async def repoint_merged(session: AsyncSession, old: str, new: str) -> None:
+    await session.execute(
+        update(Child).where(col(Child.merged_into) == old).values(merged_into=new)
+    )
+
+
+async def touch(session: AsyncSession, child_ids: Iterable[str]) -> None:
+    ids = list(set(child_ids))
+    if ids:
+        await session.execute(
+            update(Child).where(col(Child.id).in_(ids)).values(touched_at=utcnow())
+        )
+
+
+async def open_items_between(
+    session: AsyncSession, left: Sequence[str], right: Sequence[str]
+) -> list[ReviewItem]:
+    if not left or not right:
+        return []
+    return list(
+        (
+            await session.scalars(
+                select(ReviewItem).where(
+                    col(ReviewItem.state) == "open",
+                    or_(
+                        and_(
+                            col(ReviewItem.record_id).in_(list(left)),
+                            col(ReviewItem.candidate_record_id).in_(list(right)),
+                        ),
+                        and_(
+                            col(ReviewItem.record_id).in_(list(right)),
+                            col(ReviewItem.candidate_record_id).in_(list(left)),
+                        ),
+                    ),
+                )
+            )
+        ).all()
+    )
+
+
+async def open_items_for_records(session: AsyncSession, record_ids: Sequence[str]) -> int:
+    rows = (
+        await session.scalars(
+            select(col(ReviewItem.id)).where(
+                col(ReviewItem.state) == "open",
+                or_(
+                    col(ReviewItem.record_id).in_(list(record_ids)),
+                    col(ReviewItem.candidate_record_id).in_(list(record_ids)),
+                ),
+            )
+        )
+    ).all()
+    return len(rows)
+
+
+async def set_pair_decision(
+    session: AsyncSession, a: str, b: str, decision: str, decided_by: str, note: str | None
+) -> None:
+    """One ruling per pair; a later ruling replaces it (the audit trail keeps both)."""
+    first, second = sorted((a, b))
+    await session.execute(
+        delete(PairDecision).where(
+            col(PairDecision.record_a) == first, col(PairDecision.record_b) == second
+        )
+    )
+    session.add(
+        PairDecision(
+            record_a=first, record_b=second, decision=decision, decided_by=decided_by, note=note
+        )
+    )
+
+
+async def drop_decisions_between(
+    session: AsyncSession, left: Sequence[str], right: Sequence[str], decision: str
+) -> int:
+    found = await decisions_between(session, left, right, decision)
+    for d in found:
+        await session.delete(d)
+    return len(found)
+
+
+async def household_keys_of(session: AsyncSession, record_ids: Sequence[str]) -> list[HouseholdKey]:
+    if not record_ids:
+        return []
+    return list(
+        (
+            await session.scalars(
+                select(HouseholdKey).where(col(HouseholdKey.child_record_id).in_(list(record_ids)))
+            )
+        ).all()
+    )
+
+
+async def records_sharing(
+    session: AsyncSession, keys: Sequence[str], exclude_child: str, limit: int = 200
+) -> list[tuple[HouseholdKey, ChildRecord]]:
+    if not keys:
+        return []
+    rows = (
+        await session.execute(
+            select(HouseholdKey, ChildRecord)
+            .join(ChildRecord, col(ChildRecord.id) == col(HouseholdKey.child_record_id))
+            .where(col(HouseholdKey.key).in_(list(keys)))
+            .where(col(ChildRecord.child_id) != exclude_child)
+            .limit(limit)
+        )
+    ).all()
+    return [(hk, rec) for hk, rec in rows]
+
+
+async def related_people_of(
+    session: AsyncSession, record_ids: Sequence[str]
+) -> list[RelatedPerson]:
+    if not record_ids:
+        return []
+    return list(
+        (
+            await session.scalars(
+                select(RelatedPerson).where(
+                    col(RelatedPerson.child_record_id).in_(list(record_ids))
+                )
+            )
+        ).all()
+    )
+
+
+async def concerns_of_records(session: AsyncSession, record_ids: Sequence[str]) -> list[Concern]:
+    if not record_ids:
+        return []
+    return list(
+        (
+            await session.scalars(
+                select(Concern)
+                .join(ChildRecord, col(ChildRecord.concern_id) == col(Concern.id))
+                .where(col(ChildRecord.id).in_(list(record_ids)))
+                .order_by(col(Concern.observed_at), col(Concern.received_at))
+            )
+        ).all()
+    )

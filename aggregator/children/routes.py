@@ -1,0 +1,194 @@
+"""The hub's endpoints: review queue, decisions, splits and merges, the picture."""
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlalchemy import select
+from sqlmodel import col
+
+from aggregator.audit import AuditEntry, record
+from aggregator.children import repository as repo
+from aggregator.children import review
+from aggregator.children.listing import Sort, list_children
+from aggregator.children.models import ReviewItem
+from aggregator.children.picture import build_picture
+from aggregator.children.review_view import review_item_view
+from aggregator.children.schemas import (
+    ChildChange,
+    ChildPage,
+    DecisionIn,
+    DecisionOut,
+    MergeIn,
+    Picture,
+    ReviewItemOut,
+    SplitIn,
+)
+from aggregator.core.purpose import PurposeHeader, purpose_or
+from aggregator.principals import HubUser, SessionDep
+
+router = APIRouter(prefix="/api/v1", tags=["children"])
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"description": "Missing, unknown or revoked token"},
+    403: {"description": "Only hub staff and leads may see children and the review queue"},
+    404: {"description": "No such child or review item"},
+}
+
+
+@router.get("/review", response_model=list[ReviewItemOut], responses=_ERRORS, tags=["review"])
+async def review_queue(
+    user: HubUser,
+    session: SessionDep,
+    state: Annotated[str, Query(pattern="^(open|decided|superseded)$")] = "open",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    purpose: PurposeHeader = None,
+) -> list[ReviewItemOut]:
+    """Possible matches waiting for a person: oldest first, then most probable."""
+    items = (
+        await session.scalars(
+            select(ReviewItem)
+            .where(col(ReviewItem.state) == state)
+            .order_by(col(ReviewItem.created_at), col(ReviewItem.probability).desc())
+            .offset(offset)
+            .limit(limit)
+        )
+    ).all()
+    out = [await review_item_view(session, item) for item in items]
+    record(
+        session,
+        user,
+        AuditEntry(
+            action="review.list",
+            purpose=purpose_or(purpose, "identity_resolution"),
+            object_type="review_item",
+            detail={"ids": [i.id for i in items]},
+        ),
+    )
+    return out
+
+
+@router.get("/review/{item_id}", response_model=ReviewItemOut, responses=_ERRORS, tags=["review"])
+async def review_item(
+    item_id: str, user: HubUser, session: SessionDep, purpose: PurposeHeader = None
+) -> ReviewItemOut:
+    item = await session.get(ReviewItem, item_id)
+    record(
+        session,
+        user,
+        AuditEntry(
+            action="review.read",
+            purpose=purpose_or(purpose, "identity_resolution"),
+            object_type="review_item",
+            object_id=item_id[:64],
+            outcome="ok" if item else "not_found",
+        ),
+    )
+    if item is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such review item")
+    return await review_item_view(session, item)
+
+
+@router.post(
+    "/review/{item_id}/decision", response_model=DecisionOut, responses=_ERRORS, tags=["review"]
+)
+async def decide_review_item(
+    item_id: str, body: DecisionIn, user: HubUser, session: SessionDep
+) -> DecisionOut:
+    """Same child merges the two; different children keeps them apart for good."""
+    item = await session.get(ReviewItem, item_id)
+    if item is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such review item")
+    child = await review.decide(session, item, body.decision, body.note, user)
+    return DecisionOut(review_item=item.id, decision=body.decision, child_id=child.id)
+
+
+@router.get("/children", response_model=ChildPage, responses=_ERRORS)
+async def children(
+    user: HubUser,
+    session: SessionDep,
+    min_agencies: Annotated[int, Query(ge=0, le=20)] = 0,
+    category: str | None = None,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    sort: Sort = "agencies",
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    purpose: PurposeHeader = None,
+) -> ChildPage:
+    """Children with linked concerns, most agencies (or most recent concerns) first."""
+    page = await list_children(
+        session,
+        min_agencies=min_agencies,
+        category=category,
+        date_from=date_from,
+        date_to=date_to,
+        sort=sort,
+        offset=offset,
+        limit=limit,
+    )
+    record(
+        session,
+        user,
+        AuditEntry(
+            action="child.list",
+            purpose=purpose_or(purpose, "safeguarding"),
+            object_type="child",
+            detail={"ids": [c.child_id for c in page.items]},
+        ),
+    )
+    return page
+
+
+@router.get("/children/{child_id}/picture", response_model=Picture, responses=_ERRORS)
+async def picture(
+    child_id: str, user: HubUser, session: SessionDep, purpose: PurposeHeader = None
+) -> Picture:
+    """Everything known about one child, from every agency, on one timeline."""
+    child = await repo.get_child(session, child_id)
+    record(
+        session,
+        user,
+        AuditEntry(
+            action="child.picture",
+            purpose=purpose_or(purpose, "safeguarding"),
+            object_type="child",
+            object_id=(child.id if child else child_id)[:64],
+            outcome="ok" if child else "not_found",
+        ),
+    )
+    if child is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such child")
+    return await build_picture(session, child, child_id, user)
+
+
+@router.post("/children/{child_id}/split", response_model=ChildChange, responses=_ERRORS)
+async def split_child(
+    child_id: str, body: SplitIn, user: HubUser, session: SessionDep
+) -> ChildChange:
+    """Undo a wrong merge: the named records, and their concerns, become a new child."""
+    child = await repo.get_child(session, child_id)
+    if child is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such child")
+    new_child = await review.split(session, child, body.record_ids, user, body.note)
+    return ChildChange(
+        child_id=new_child.id, record_ids=await repo.record_ids_of(session, new_child.id)
+    )
+
+
+@router.post("/children/{child_id}/merge", response_model=ChildChange, responses=_ERRORS)
+async def merge_child(
+    child_id: str, body: MergeIn, user: HubUser, session: SessionDep
+) -> ChildChange:
+    """A person rules two children to be one (this also reverses an earlier split)."""
+    a = await repo.get_child(session, child_id)
+    b = await repo.get_child(session, body.child_id)
+    if a is None or b is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such child")
+    if a.id == b.id:
+        raise HTTPException(status.HTTP_409_CONFLICT, "these are already the same child")
+    survivor = await review.merge_by_person(session, a, b, user, body.note, why="person: merge")
+    return ChildChange(
+        child_id=survivor.id, record_ids=await repo.record_ids_of(session, survivor.id)
+    )

@@ -1,0 +1,400 @@
+"""Online identity resolution, the review queue, splits and merges, on both backends."""
+
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from aggregator.audit.models import AuditEvent
+from aggregator.children.models import Child, PairDecision
+from aggregator.concerns.models import ChildRecord
+from aggregator.core.db import Database
+from tests import factories as f
+from tests.factories import DELETE
+
+
+def child_body(ref: str, **child: Any) -> dict[str, Any]:
+    """A concern whose child part is exactly `child` (plus nothing else)."""
+    body = f.submission(ref, related_people=[])
+    body["child"] = child
+    return body
+
+
+async def submit(client: httpx.AsyncClient, agency: f.IssuedToken, ref: str, **child: Any) -> str:
+    r = await client.post("/api/v1/concerns", json=child_body(ref, **child), headers=f.auth(agency))
+    assert r.status_code == 201, r.text
+    assert set(r.json()) == {"id", "external_ref", "received_at"}  # the outcome is not revealed
+    return str(r.json()["id"])
+
+
+async def child_of(db: Database, concern_id: str) -> str:
+    async with db.session() as session:
+        rec = (
+            await session.scalars(select(ChildRecord).where(ChildRecord.concern_id == concern_id))
+        ).one()
+        assert rec.child_id
+        return rec.child_id
+
+
+async def record_of(db: Database, concern_id: str) -> str:
+    async with db.session() as session:
+        return (
+            await session.scalars(
+                select(ChildRecord.id).where(ChildRecord.concern_id == concern_id)
+            )
+        ).one()
+
+
+ALFIE = {
+    "given_name": "Alfie",
+    "family_name": "Smith",
+    "date_of_birth": "2019-03-07",
+    "address": {"line1": "12 Mill Lane", "town": "Leeds", "postcode": "LS6 2AB"},
+}
+
+
+async def test_one_child_from_four_agencies_written_differently(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    school = await f.agency(db, "Millbrook Primary", "school")
+    gp = await f.agency(db, "Riverside GP", "health")
+    police = await f.agency(db, "WY Police", "police")
+    housing = await f.agency(db, "Northgate Housing", "housing")
+    hub = await f.person(db)
+    ids = [
+        await submit(client, school, "S-1", **ALFIE),
+        await submit(
+            client, gp, "G-1", **{**ALFIE, "given_name": "Alfred", "nhs_number": "9434765919"}
+        ),
+        await submit(
+            client,
+            police,
+            "P-1",
+            **{**ALFIE, "family_name": "Smtih", "date_of_birth": "2019-07-03"},
+        ),
+        await submit(
+            client,
+            housing,
+            "H-1",
+            **{
+                **ALFIE,
+                "address": {"line1": "4 Park Road", "town": "Leeds", "postcode": "LS7 3AB"},
+            },
+        ),
+    ]
+    children = {await child_of(db, c) for c in ids}
+    assert len(children) == 1
+    (child_id,) = children
+    picture = (await client.get(f"/api/v1/children/{child_id}/picture", headers=f.auth(hub))).json()
+    assert {t["concern_id"] for t in picture["timeline"]} == set(ids)
+    assert {a["agency"]["name"] for a in picture["agencies"]} == {
+        "Millbrook Primary",
+        "Riverside GP",
+        "WY Police",
+        "Northgate Housing",
+    }
+    given = {v["value"]: v["agencies"] for v in picture["variants"]["given_name"]}
+    assert given["Alfred"] == ["Riverside GP"]
+    assert picture["identity"]["given_name"] == "Alfie"
+    assert picture["identity"]["nhs_number"] == "9434765919"
+    assert {v["value"] for v in picture["variants"]["date_of_birth"]} == {
+        "2019-03-07",
+        "2019-07-03",
+    }
+    types = {n["type"] for n in picture["graph"]["nodes"]}
+    assert {"child", "concern", "agency", "practitioner", "address"} <= types
+
+
+async def test_twins_and_siblings_at_one_address_stay_apart(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    school = await f.agency(db)
+    gp = await f.agency(db, "Riverside GP", "health")
+    hub = await f.person(db)
+    home = {"line1": "3 Oak Street", "town": "Leeds", "postcode": "LS8 1AA"}
+    mum = [{"relationship": "mother", "given_name": "Kayleigh", "family_name": "Brown"}]
+    oliver = await submit(
+        client,
+        school,
+        "T-1",
+        given_name="Oliver",
+        family_name="Brown",
+        date_of_birth="2018-06-01",
+        sex="male",
+        address=home,
+    )
+    olivia = await submit(
+        client,
+        gp,
+        "T-2",
+        given_name="Olivia",
+        family_name="Brown",
+        date_of_birth="2018-06-01",
+        sex="female",
+        address=home,
+    )
+    body = child_body(
+        "T-3", given_name="Oscar", family_name="Brown", date_of_birth="2020-02-11", address=home
+    )
+    body["related_people"] = mum
+    oscar = (await client.post("/api/v1/concerns", json=body, headers=f.auth(school))).json()["id"]
+    children = [await child_of(db, c) for c in (oliver, olivia, oscar)]
+    assert len(set(children)) == 3
+    picture = (
+        await client.get(f"/api/v1/children/{children[0]}/picture", headers=f.auth(hub))
+    ).json()
+    members = {m["child_id"] for m in picture["household"]["members"]}
+    assert members == {children[1], children[2]}
+    assert all(m["concern_count"] == 1 for m in picture["household"]["members"])
+
+
+async def test_shared_adult_links_a_household_across_addresses(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    school = await f.agency(db)
+    hub = await f.person(db)
+    a = child_body("A-1", given_name="Maisie", family_name="Hart", date_of_birth="2016-01-05")
+    a["related_people"] = [
+        {"relationship": "mother", "given_name": "Kayleigh", "family_name": "Hart"}
+    ]
+    b = child_body(
+        "A-2",
+        given_name="Leo",
+        family_name="Hart",
+        date_of_birth="2021-09-30",
+        address={"postcode": "LS9 9ZZ"},
+    )
+    b["related_people"] = [
+        {"relationship": "mother", "given_name": "Kayley", "family_name": "Hart"}
+    ]
+    ca = (await client.post("/api/v1/concerns", json=a, headers=f.auth(school))).json()["id"]
+    cb = (await client.post("/api/v1/concerns", json=b, headers=f.auth(school))).json()["id"]
+    child_a, child_b = await child_of(db, ca), await child_of(db, cb)
+    assert child_a != child_b
+    picture = (await client.get(f"/api/v1/children/{child_a}/picture", headers=f.auth(hub))).json()
+    assert [m["child_id"] for m in picture["household"]["members"]] == [child_b]
+
+
+JACK_DOB = {"given_name": "Jack", "family_name": "Taylor", "date_of_birth": "2018-05-02"}
+JACK_PC = {"given_name": "Jack", "family_name": "Taylor", "address": {"postcode": "LS1 4AP"}}
+
+
+async def test_uncertain_pair_goes_to_review_and_same_child_merges(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    school = await f.agency(db)
+    gp = await f.agency(db, "Riverside GP", "health")
+    hub = await f.person(db)
+    first = await submit(client, school, "J-1", **JACK_DOB)
+    second = await submit(client, gp, "J-2", **JACK_PC)
+    assert await child_of(db, first) != await child_of(db, second)
+    queue = (await client.get("/api/v1/review", headers=f.auth(hub))).json()
+    assert len(queue) == 1
+    item = queue[0]
+    assert 0.5 <= item["probability"] < 0.99
+    assert {item["record"]["given_name"], item["candidate"]["given_name"]} == {"Jack"}
+    fields = [c["field"] for c in item["contributions"]]
+    assert fields[0] == "prior" and "given_name" in fields
+    assert abs(sum(c["bits"] for c in item["contributions"]) - item["weight"]) < 0.01
+    assert item["explanation"][-1].startswith("total:")
+    assert any(line.startswith("given name: ") for line in item["explanation"])
+    r = await client.post(
+        f"/api/v1/review/{item['id']}/decision",
+        json={"decision": "same_child", "note": "GP confirmed"},
+        headers=f.auth(hub),
+    )
+    assert r.status_code == 200, r.text
+    assert await child_of(db, first) == await child_of(db, second) == r.json()["child_id"]
+    assert (await client.get("/api/v1/review", headers=f.auth(hub))).json() == []
+
+
+async def test_different_children_is_never_overridden_by_the_algorithm(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    school = await f.agency(db)
+    gp = await f.agency(db, "Riverside GP", "health")
+    hub = await f.person(db)
+    first = await submit(client, school, "J-1", **JACK_DOB)
+    second = await submit(client, gp, "J-2", **JACK_PC)
+    (item,) = (await client.get("/api/v1/review", headers=f.auth(hub))).json()
+    r = await client.post(
+        f"/api/v1/review/{item['id']}/decision",
+        json={"decision": "different_children"},
+        headers=f.auth(hub),
+    )
+    assert r.status_code == 200
+    # A record matching both strongly would normally merge them; the ruling forbids it.
+    bridge = await submit(client, school, "J-3", **JACK_DOB, **{"address": {"postcode": "LS1 4AP"}})
+    kids = {await child_of(db, c) for c in (first, second, bridge)}
+    assert await child_of(db, first) != await child_of(db, second)
+    assert len(kids) == 2
+    async with db.session() as session:
+        rulings = (await session.scalars(select(PairDecision))).all()
+    assert [d.decision for d in rulings] == ["different_children"]
+
+
+async def test_bridging_record_merges_two_children_and_is_audited(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    school = await f.agency(db)
+    gp = await f.agency(db, "Riverside GP", "health")
+    x = await submit(
+        client, school, "B-1", given_name="Alfie", family_name="Smith", date_of_birth="2019-03-07"
+    )
+    y = await submit(
+        client,
+        gp,
+        "B-2",
+        given_name="Alfie",
+        family_name="Smith",
+        nhs_number="9434765919",
+        address={"postcode": "LS6 2AB"},
+    )
+    assert await child_of(db, x) != await child_of(db, y)
+    bridge = await submit(
+        client,
+        gp,
+        "B-3",
+        given_name="Alfie",
+        family_name="Smith",
+        date_of_birth="2019-03-07",
+        nhs_number="9434765919",
+        address={"postcode": "LS6 2AB"},
+    )
+    assert await child_of(db, x) == await child_of(db, y) == await child_of(db, bridge)
+    async with db.session() as session:
+        merges = (
+            await session.scalars(select(AuditEvent).where(AuditEvent.action == "child.merge"))
+        ).all()
+        absorbed = (
+            await session.scalars(select(Child).where(Child.merged_into.is_not(None)))
+        ).all()  # type: ignore[union-attr]
+    assert len(merges) == 1
+    assert merges[0].detail["bridging_record"] == await record_of(db, bridge)
+    assert len(absorbed) == 1 and absorbed[0].merged_into == await child_of(db, x)
+
+
+async def test_split_moves_the_right_concerns_and_merge_reverses_it(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    school = await f.agency(db)
+    gp = await f.agency(db, "Riverside GP", "health")
+    hub = await f.person(db)
+    a = await submit(client, school, "S-1", **ALFIE)
+    b = await submit(client, gp, "S-2", **{**ALFIE, "given_name": "Alfred"})
+    c = await submit(client, school, "S-3", **ALFIE)
+    child = await child_of(db, a)
+    assert {await child_of(db, x) for x in (b, c)} == {child}
+    r = await client.post(
+        f"/api/v1/children/{child}/split",
+        json={
+            "record_ids": [await record_of(db, b)],
+            "note": "Different child at the same address",
+        },
+        headers=f.auth(hub),
+    )
+    assert r.status_code == 200, r.text
+    new_child = r.json()["child_id"]
+    assert await child_of(db, b) == new_child
+    assert await child_of(db, a) == await child_of(db, c) == child
+    left = (await client.get(f"/api/v1/children/{child}/picture", headers=f.auth(hub))).json()
+    right = (await client.get(f"/api/v1/children/{new_child}/picture", headers=f.auth(hub))).json()
+    assert {t["concern_id"] for t in left["timeline"]} == {a, c}
+    assert [t["concern_id"] for t in right["timeline"]] == [b]
+    # a new record like the split one no longer re-merges the two
+    d = await submit(client, gp, "S-4", **{**ALFIE, "given_name": "Alfred"})
+    assert await child_of(db, a) != await child_of(db, b)
+    assert await child_of(db, d) in {child, new_child}
+    # a later decision by a person reverses the split
+    merged = await client.post(
+        f"/api/v1/children/{child}/merge", json={"child_id": new_child}, headers=f.auth(hub)
+    )
+    assert merged.status_code == 200
+    assert len({await child_of(db, x) for x in (a, b, c)}) == 1
+    async with db.session() as session:
+        actions = [e.action for e in (await session.scalars(select(AuditEvent))).all()]
+    assert "child.split" in actions and "child.merge" in actions
+
+
+async def test_split_refuses_bad_requests(client: httpx.AsyncClient, db: Database) -> None:
+    school = await f.agency(db)
+    hub = await f.person(db)
+    a = await submit(client, school, "S-1", **ALFIE)
+    child = await child_of(db, a)
+    only = await client.post(
+        f"/api/v1/children/{child}/split",
+        json={"record_ids": [await record_of(db, a)]},
+        headers=f.auth(hub),
+    )
+    assert only.status_code == 422 and "at least one record" in only.text
+    stranger = await client.post(
+        f"/api/v1/children/{child}/split", json={"record_ids": ["nope"]}, headers=f.auth(hub)
+    )
+    assert stranger.status_code == 422
+    missing = await client.post(
+        "/api/v1/children/nope/split", json={"record_ids": ["x"]}, headers=f.auth(hub)
+    )
+    assert missing.status_code == 404
+
+
+async def test_children_endpoints_are_for_the_hub_only_and_audited(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    school = await f.agency(db)
+    lead = await f.person(db, "lead@hub.example", "lead")
+    a = await submit(client, school, "S-1", **ALFIE)
+    child = await child_of(db, a)
+    for path in ("/api/v1/children", f"/api/v1/children/{child}/picture", "/api/v1/review"):
+        assert (await client.get(path, headers=f.auth(school))).status_code == 403
+    r = await client.get(
+        f"/api/v1/children/{child}/picture",
+        headers={**f.auth(lead), "X-Purpose": "strategy_meeting"},
+    )
+    assert r.status_code == 200
+    async with db.session() as session:
+        events = (
+            await session.scalars(select(AuditEvent).where(AuditEvent.action == "child.picture"))
+        ).all()
+    assert [(e.principal_id, e.purpose, e.object_id) for e in events] == [
+        (lead.principal.id, "strategy_meeting", child)
+    ]
+
+
+async def test_children_list_filters_and_sorts(client: httpx.AsyncClient, db: Database) -> None:
+    school = await f.agency(db)
+    gp = await f.agency(db, "Riverside GP", "health")
+    hub = await f.person(db)
+    await submit(client, school, "S-1", **ALFIE)
+    await submit(client, gp, "G-1", **{**ALFIE, "given_name": "Alfred"})
+    await submit(
+        client, school, "S-2", given_name="Zara", family_name="Khan", date_of_birth="2015-10-10"
+    )
+    page = (await client.get("/api/v1/children", headers=f.auth(hub))).json()
+    assert page["total"] == 2
+    assert page["items"][0]["agencies"] == 2 and page["items"][0]["concerns"] == 2
+    two = (await client.get("/api/v1/children?min_agencies=2", headers=f.auth(hub))).json()
+    assert [c["name"] for c in two["items"]] == ["Alfred Smith"] or two["items"][0]["agencies"] == 2
+    assert two["total"] == 1
+    none = (await client.get("/api/v1/children?category=missing", headers=f.auth(hub))).json()
+    assert none["total"] == 0
+    assert (await client.get("/api/v1/children?sort=bogus", headers=f.auth(hub))).status_code == 422
+
+
+async def test_old_child_id_after_merge_still_finds_the_picture(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    school = await f.agency(db)
+    hub = await f.person(db)
+    first = await submit(client, school, "J-1", **JACK_DOB)
+    await submit(client, school, "J-2", **JACK_PC)
+    (item,) = (await client.get("/api/v1/review", headers=f.auth(hub))).json()
+    old = item["record"]["child_id"]
+    await client.post(
+        f"/api/v1/review/{item['id']}/decision",
+        json={"decision": "same_child"},
+        headers=f.auth(hub),
+    )
+    pic = (await client.get(f"/api/v1/children/{old}/picture", headers=f.auth(hub))).json()
+    assert pic["child_id"] == await child_of(db, first)
+    assert pic["requested_id"] == old
+    assert DELETE is not None
