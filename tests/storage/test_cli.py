@@ -12,9 +12,17 @@ pytestmark = pytest.mark.slow
 
 
 def run(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"AGGREGATOR_DATABASE_URL": db_url, "AGGREGATOR_ENVIRONMENT": "test", "PATH": "/usr/bin:/bin"}
+    env = {
+        "AGGREGATOR_DATABASE_URL": db_url,
+        "AGGREGATOR_ENVIRONMENT": "test",
+        "PATH": "/usr/bin:/bin",
+    }
     return subprocess.run(
-        [sys.executable, "-m", "aggregator.cli", *args], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "aggregator.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -26,7 +34,9 @@ def test_cli_creates_principals_and_revokes_tokens(tmp_path: Path) -> None:
     token_line = next(line for line in added.stdout.splitlines() if line.startswith("bearer token"))
     token = token_line.rsplit(" ", 1)[1]
     assert token.startswith("cat_")
-    token_id = next(line for line in added.stdout.splitlines() if line.startswith("token id")).split()[2]
+    token_id = next(
+        line for line in added.stdout.splitlines() if line.startswith("token id")
+    ).split()[2]
     dup = run(url, "agencies", "add", "Leeds Primary School", "--type", "school")
     assert dup.returncode == 1 and "already exists" in dup.stderr
     user = run(url, "users", "add", "jo@hub.example", "--role", "lead")
