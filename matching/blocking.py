@@ -20,10 +20,12 @@ def blocking_keys(record: ChildRecord) -> set[str]:
     """The keys under which to store and look up a record.
 
     - ``nhs:<number>`` and ``upn:<number>``: identifiers;
-    - ``sx:<soundex(surname part)>|<birth year>|<given initial>``;
-    - ``dob:<date>|<soundex(given)>``, also under the day/month-swapped date;
-    - ``pc:<postcode>|<given initial>``: same home, any date of birth;
-    - ``nm:<soundex(given)>|<soundex(surname)>|<postcode district>``: dates missing or wrong.
+    - ``sx:<soundex(surname or a part of it)>|<birth year>|<given initial>``;
+    - ``dob:<year-min(day, month)-max(day, month)>|<soundex(any name)>``: survives a
+      changed surname (or given name), a move, swapped names and a day/month swap;
+    - ``pc:<postcode>`` and ``ad:<house number>|<street>``: same home, whatever the
+      names and dates say;
+    - ``nm:<metaphone(given)>|<metaphone(surname)>``: a missing or wrong date and a move.
 
     Given names contribute their British formal forms too, so "Alfie" and "Alfred" meet.
     """
@@ -38,29 +40,28 @@ def keys_for(f: Features) -> set[str]:
     if f.upn is not None and len(f.upn) >= 8:
         keys.add("upn:" + f.upn)
     givens = _given_codes(f.given)
-    initials = {g[0].lower() for g in givens} if givens else {"?"}
     surnames = _surname_codes(f.family, f.family_parts)
     dob = f.dob
     if dob is not None and surnames:
+        initials = {g[0].lower() for g in givens} if givens else {"?"}
         for code in surnames:
             for initial in initials:
                 keys.add(f"sx:{code}|{dob[0]}|{initial}")
-    if f.dob_digits is not None and givens:
+    if f.dob_digits is not None:
         assert dob is not None and dob[1] is not None and dob[2] is not None
-        dates = [f"{dob[0]:04d}-{dob[1]:02d}-{dob[2]:02d}"]
-        if dob[2] <= 12 and dob[1] != dob[2]:
-            dates.append(f"{dob[0]:04d}-{dob[2]:02d}-{dob[1]:02d}")
-        for date in dates:
-            for code in givens:
-                keys.add(f"dob:{date}|{code}")
+        # day and month in ascending order: a swapped date lands on the same key
+        low, high = sorted((dob[1], dob[2]))
+        date = f"{dob[0]:04d}-{low:02d}-{high:02d}"
+        names = givens.union(surnames, *(_given_codes(name) for name in f.middle))
+        for code in names:
+            keys.add(f"dob:{date}|{code}")
     if f.pc_unit is not None:
-        for initial in initials:
-            keys.add(f"pc:{f.pc_unit}|{initial}")
-    if givens and surnames:
-        area = f.pc_district or "?"
-        for given in givens:
-            for code in surnames:
-                keys.add(f"nm:{given}|{code}|{area}")
+        keys.add("pc:" + f.pc_unit)
+    if f.address_number is not None and f.address_street is not None:
+        keys.add(f"ad:{f.address_number}|{_street_code(f.address_street)}")
+    if f.given and f.family:
+        for given in _given_phonetics(f.given):
+            keys.add(f"nm:{given}|{f.family_phonetic}")
     return keys
 
 
@@ -79,3 +80,13 @@ def _surname_codes(family: str | None, parts: tuple[str, ...]) -> frozenset[str]
     if len(parts) > 1:
         codes.update(jellyfish.soundex(part) for part in parts)
     return frozenset(codes)
+
+
+@lru_cache(maxsize=65536)
+def _given_phonetics(given: str) -> frozenset[str]:
+    return frozenset(jellyfish.metaphone(form) for form in uk_forms(given))
+
+
+@lru_cache(maxsize=65536)
+def _street_code(street: str) -> str:
+    return "".join(jellyfish.metaphone(word)[:3] for word in street.split())

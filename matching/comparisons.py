@@ -32,6 +32,8 @@ class Level:
     m: float
     u: float
     u_household: float | None = None
+    #: keep the shipped m when training: evidence too rare in unlabelled data to learn
+    fixed_m: bool = False
 
 
 class Comparison:
@@ -106,9 +108,9 @@ class FamilyNameComparison(Comparison):
         Level("exact", "exact", 0.82, 0.005, u_household=0.6),
         Level("swapped", "swapped with given name (counted under given name)", 0.004, 0.004),
         Level("shared_part", "shares one part of a double-barrelled name", 0.04, 0.0005, 0.1),
-        Level("jaro_winkler_92", "very similar spelling", 0.05, 0.002),
-        Level("phonetic", "sounds the same", 0.015, 0.003),
-        Level("jaro_winkler_85", "similar spelling", 0.02, 0.01),
+        Level("jaro_winkler_92", "very similar spelling", 0.05, 0.002, u_household=0.02),
+        Level("phonetic", "sounds the same", 0.015, 0.003, u_household=0.01),
+        Level("jaro_winkler_85", "similar spelling", 0.02, 0.01, u_household=0.02),
         Level("different", "different", 0.051, 0.9755, u_household=0.3),
     )
     EXACT, SWAPPED, SHARED_PART, JW92, PHONETIC, JW85, DIFFERENT = range(7)
@@ -144,8 +146,8 @@ class DateOfBirthComparison(Comparison):
         Level("exact", "exact", 0.85, 0.00015, u_household=0.03),
         Level("day_month_swapped", "day and month swapped", 0.02, 0.00015, 0.002),
         Level("one_digit", "one digit different", 0.04, 0.0015, 0.01),
-        Level("partial_month", "same month and year (one date has no day)", 0.02, 0.0001),
-        Level("partial_year", "same year (one date is year only)", 0.01, 0.0006),
+        Level("partial_month", "same month and year (one date has no day)", 0.02, 0.0001, 0.04),
+        Level("partial_year", "same year (one date is year only)", 0.01, 0.0006, 0.1),
         Level("year_month", "same month and year, different day", 0.015, 0.0045, 0.02),
         Level("year_within_one", "within a year", 0.015, 0.15, 0.4),
         Level("different", "different", 0.03, 0.84, 0.54),
@@ -178,12 +180,16 @@ class DateOfBirthComparison(Comparison):
 
 
 class PostcodeComparison(Comparison):
-    """Postcodes: same unit (a street), sector, district, or a one-character slip."""
+    """Postcodes: same unit (a street), sector, district, or a one-character slip.
+
+    Not counted when the address lines agree and the postcodes are close: the
+    address already said where the child lives, and the postcode would say it twice.
+    """
 
     field = "postcode"
     title = "postcode"
     levels = (
-        Level("unit", "same postcode", 0.65, 0.0002, u_household=0.9),
+        Level("unit", "same postcode", 0.65, 0.0002),
         Level("one_character", "one character different", 0.03, 0.0005),
         Level("sector", "same sector", 0.07, 0.003),
         Level("district", "same district", 0.07, 0.03),
@@ -195,9 +201,12 @@ class PostcodeComparison(Comparison):
         x, y = a.pc_unit, b.pc_unit
         if x is None or y is None:
             return None
+        near = Levenshtein.distance(x, y, score_cutoff=1) <= 1 and min(len(x), len(y)) >= 4
+        if (x == y or near) and same_address_line(a, b):
+            return None
         if x == y:
             return self.UNIT
-        if Levenshtein.distance(x, y, score_cutoff=1) <= 1 and min(len(x), len(y)) >= 4:
+        if near:
             return self.ONE_CHARACTER
         if a.pc_sector is not None and a.pc_sector == b.pc_sector:
             return self.SECTOR
@@ -235,12 +244,13 @@ class AddressComparison(Comparison):
 
 
 class TownComparison(Comparison):
-    """Town or suburb; ignored when both records carry UK postcodes, which say more."""
+    """Town or suburb; ignored when both records carry UK postcodes, which say more,
+    or when the address lines already agree."""
 
     field = "town"
     title = "town"
     levels = (
-        Level("exact", "exact", 0.75, 0.02, u_household=0.9),
+        Level("exact", "exact", 0.75, 0.02),
         Level("jaro_winkler_90", "similar spelling", 0.05, 0.003),
         Level("different", "different", 0.2, 0.977),
     )
@@ -252,7 +262,7 @@ class TownComparison(Comparison):
         if a.pc_sector is not None and b.pc_sector is not None:
             return None
         if a.town == b.town:
-            return self.EXACT
+            return None if same_address_line(a, b) else self.EXACT
         if _jw(a.town, b.town) >= 0.9:
             return self.SIMILAR
         return self.DIFFERENT
@@ -284,7 +294,7 @@ class NhsNumberComparison(Comparison):
         Level("exact", "same valid number", 0.9805, 0.000001),
         Level("exact_invalid", "same number, fails the check digit", 0.005, 0.00001),
         Level("one_typo", "one digit different or two swapped", 0.01, 0.00002),
-        Level("different_valid", "two different valid numbers", 0.0005, 0.99),
+        Level("different_valid", "two different valid numbers", 0.0005, 0.99, fixed_m=True),
         Level("different", "different (one number invalid)", 0.004, 0.00997),
     )
     EXACT, EXACT_INVALID, ONE_TYPO, DIFFERENT_VALID, DIFFERENT = range(5)
@@ -340,18 +350,27 @@ def default_comparisons() -> tuple[Comparison, ...]:
     )
 
 
-def shared_address(a: Features, b: Features) -> bool:
-    """Whether two records give the same home: then surname and birthday agreements
-    are expected for siblings and twins, and must weigh less."""
+def same_address_line(a: Features, b: Features) -> bool:
+    """Same first address line: identical, or the same number on the same street."""
     if a.address is None or b.address is None:
         return False
-    same_line = a.address == b.address or (
+    return a.address == b.address or (
         a.address_number is not None
         and a.address_number == b.address_number
         and a.address_street == b.address_street
     )
-    if not same_line:
+
+
+def same_place(a: Features, b: Features) -> bool:
+    """Whether two records put the child at the same home (same postcode or address).
+
+    There, sharing a surname is expected of siblings and sharing a birthday of twins,
+    so those agreements use ``Level.u_household`` and weigh less.
+    """
+    if a.pc_unit is not None and a.pc_unit == b.pc_unit:
+        return True
+    if not same_address_line(a, b):
         return False
     if a.pc_unit is not None and b.pc_unit is not None:
-        return a.pc_unit == b.pc_unit
+        return Levenshtein.distance(a.pc_unit, b.pc_unit, score_cutoff=1) <= 1
     return a.town is None or b.town is None or a.town == b.town

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from functools import lru_cache
 
 import jellyfish
 
@@ -60,31 +61,25 @@ class Features:
         family_tokens = name_tokens(record.family_name)
         other = tuple(t for name in record.other_names for t in name_tokens(name))
         self.given: str | None = _intern(given_tokens[0]) if given_tokens else None
-        self.middle: frozenset[str] = frozenset(given_tokens[1:] + other)
+        self.middle: frozenset[str] = _frozen(given_tokens[1:] + other)
         self.given_forms: frozenset[str] = name_forms(self.given) if self.given else frozenset()
         self.given_phonetic: str | None = _phonetic(self.given)
         self.family: str | None = _intern("".join(family_tokens)) if family_tokens else None
-        self.family_parts: tuple[str, ...] = tuple(_intern(t) for t in family_tokens)
+        self.family_parts: tuple[str, ...] = _parts(family_tokens)
         self.family_phonetic: str | None = _phonetic(self.family)
-        self.dob: PartialDate | None = parse_date(record.date_of_birth)
-        dob = self.dob
-        self.dob_digits: str | None = (
-            f"{dob[0]:04d}{dob[1]:02d}{dob[2]:02d}"
-            if dob is not None and dob[1] is not None and dob[2] is not None
-            else None
-        )
+        self.dob, self.dob_digits = _date(record.date_of_birth)
         self.sex: str | None = normalise_sex(record.sex)
         self.nhs: str | None = nhs_number(record.nhs_number)
         self.nhs_valid: bool = nhs_number_valid(self.nhs)
         self.upn: str | None = upn(record.upn)
         postcode = split_postcode(record.postcode)
         self.pc_unit: str | None = _intern(postcode[0]) if postcode else None
-        self.pc_sector: str | None = postcode[1] if postcode else None
-        self.pc_district: str | None = postcode[2] if postcode else None
+        self.pc_sector: str | None = _maybe_intern(postcode[1]) if postcode else None
+        self.pc_district: str | None = _maybe_intern(postcode[2]) if postcode else None
         tokens = address_tokens(record.address_line1)
         self.address: str | None = _intern(" ".join(tokens)) if tokens else None
         number = next((t for t in tokens if any(c.isdigit() for c in t)), None)
-        self.address_number: str | None = number
+        self.address_number: str | None = _maybe_intern(number)
         street = " ".join(t for t in tokens if not any(c.isdigit() for c in t))
         self.address_street: str | None = _intern(street) if street else None
         town = " ".join(address_tokens(record.town))
@@ -95,3 +90,26 @@ def _phonetic(name: str | None) -> str | None:
     if not name:
         return None
     return _intern(jellyfish.metaphone(name))
+
+
+def _maybe_intern(text: str | None) -> str | None:
+    return _intern(text) if text is not None else None
+
+
+@lru_cache(maxsize=65536)
+def _frozen(names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_intern(n) for n in names)
+
+
+@lru_cache(maxsize=65536)
+def _parts(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_intern(t) for t in tokens)
+
+
+@lru_cache(maxsize=65536)
+def _date(text: str | None) -> tuple[PartialDate | None, str | None]:
+    """Parsed date and its YYYYMMDD digits (when complete), shared between records."""
+    dob = parse_date(text)
+    if dob is None or dob[1] is None or dob[2] is None:
+        return dob, None
+    return dob, f"{dob[0]:04d}{dob[1]:02d}{dob[2]:02d}"

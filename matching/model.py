@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from matching.comparisons import Comparison, default_comparisons, shared_address
+from matching.comparisons import Comparison, default_comparisons, same_place
 from matching.features import Features
 from matching.records import ChildRecord
 
@@ -20,6 +20,10 @@ DEFAULT_PRIOR = 1e-4
 #: Chosen on the synthetic population and FEBRL benchmarks (benchmarks/linkage.py).
 DEFAULT_LINK_THRESHOLD = 0.99
 DEFAULT_REVIEW_THRESHOLD = 0.5
+#: Added when two records of one family (same home, or same surname) give different
+#: given names: the pattern of siblings and twins, far commoner than independent
+#: fields would suggest.
+SIBLING_PENALTY_BITS = -8.0
 #: Term frequencies are used once a table has seen this many records.
 MIN_TERM_FREQUENCY_RECORDS = 1000
 
@@ -77,6 +81,10 @@ def probability_from_bits(weight: float) -> float:
 def bits_from_probability(probability: float) -> float:
     """log2 odds of a probability in (0, 1)."""
     return math.log2(probability / (1.0 - probability))
+
+
+def _kin(a: Features, b: Features, household: bool) -> bool:
+    return household or (a.family is not None and a.family == b.family)
 
 
 class TermFrequencies:
@@ -139,11 +147,19 @@ class MatchModel:
         self.link_threshold = link_threshold
         self.review_threshold = review_threshold
         self.term_frequencies = TermFrequencies()
+        self.sibling_penalty = SIBLING_PENALTY_BITS
         self.m: dict[str, list[float]] = {
             c.field: [lv.m for lv in c.levels] for c in self.comparisons
         }
         self.u: dict[str, list[float]] = {
             c.field: [lv.u for lv in c.levels] for c in self.comparisons
+        }
+        #: u among different children at the same home (siblings, twins), for the
+        #: fields where that differs from strangers; see ``Level.u_household``.
+        self.u_household: dict[str, list[float]] = {
+            c.field: [lv.u if lv.u_household is None else lv.u_household for lv in c.levels]
+            for c in self.comparisons
+            if any(lv.u_household is not None for lv in c.levels)
         }
         self._cache: dict[str, tuple[ChildRecord, Features]] = {}
         self._refresh()
@@ -163,15 +179,23 @@ class MatchModel:
         for c in self.comparisons:
             m, u = self.m[c.field], self.u[c.field]
             bits = [math.log2(m[i] / u[i]) for i in range(len(c.levels))]
-            household = [
-                math.log2(m[i] / lv.u_household) if lv.u_household is not None else bits[i]
-                for i, lv in enumerate(c.levels)
-            ]
+            u_home = self.u_household.get(c.field)
+            household = (
+                [math.log2(m[i] / u_home[i]) for i in range(len(c.levels))]
+                if u_home is not None
+                else bits
+            )
             self._bits.append(bits)
             self._bits_household.append(household)
         self._tf_index = [
             c.level_index("exact") if c.term_frequency else -1 for c in self.comparisons
         ]
+        self._given = next(
+            (i for i, c in enumerate(self.comparisons) if c.field == "given_name"), -1
+        )
+        self._given_different = (
+            self.comparisons[self._given].level_index("different") if self._given >= 0 else -1
+        )
 
     def features(self, record: ChildRecord) -> Features:
         """Normalised forms of a record, cached by id (recomputed if the record changed)."""
@@ -200,17 +224,19 @@ class MatchModel:
 
     def weight_features(self, a: Features, b: Features) -> float:
         """The match weight alone: the fast path for scoring many candidates."""
-        household = shared_address(a, b)
+        household = same_place(a, b)
         total = self.prior_bits
         for i, c in enumerate(self.comparisons):
             level = c.compare(a, b)
             if level is not None:
                 total += self._field_bits(i, level, a, household)
+                if i == self._given and level == self._given_different and _kin(a, b, household):
+                    total += self.sibling_penalty
         return total
 
     def score_features(self, a: Features, b: Features) -> MatchScore:
         """Full score with per-field contributions."""
-        household = shared_address(a, b)
+        household = same_place(a, b)
         contributions: list[Contribution] = []
         total = self.prior_bits
         for i, c in enumerate(self.comparisons):
@@ -226,6 +252,17 @@ class MatchModel:
             elif level == self._tf_index[i] and bits != self._bits[i][level]:
                 label += " (rare name)" if bits > self._bits[i][level] else " (common name)"
             contributions.append(Contribution(c.field, lv.name, label, bits, c.title))
+            if i == self._given and level == self._given_different and _kin(a, b, household):
+                total += self.sibling_penalty
+                contributions.append(
+                    Contribution(
+                        "household",
+                        "siblings",
+                        "same family or home but different given names, as siblings have",
+                        self.sibling_penalty,
+                        "household",
+                    )
+                )
         return MatchScore(total, probability_from_bits(total), contributions, self.prior_bits)
 
     def score(self, a: ChildRecord, b: ChildRecord) -> MatchScore:
@@ -244,7 +281,7 @@ class MatchModel:
     # -- training --------------------------------------------------------------------
 
     def _levels(self, a: Features, b: Features) -> tuple[tuple[int | None, ...], bool]:
-        return tuple(c.compare(a, b) for c in self.comparisons), shared_address(a, b)
+        return tuple(c.compare(a, b) for c in self.comparisons), same_place(a, b)
 
     def estimate_u(
         self,
@@ -287,40 +324,142 @@ class MatchModel:
         self,
         records: Sequence[ChildRecord],
         *,
-        pairs: Iterable[tuple[int, int]] | None = None,
+        max_pairs: int = 200_000,
         iterations: int = 25,
         prior_strength: float = 50.0,
+        seed: int = 0,
     ) -> None:
         """Fit m by expectation-maximisation over blocked pairs, without labels.
 
-        u stays fixed (from :meth:`estimate_u`). ``prior_strength`` pseudo-pairs of the
-        current m keep rare levels sensible on small data.
+        EM over all candidate pairs would learn "same family" rather than "same child":
+        siblings agree on surname and address as often as duplicates do. So, as in
+        Splink, it runs twice on pairs that siblings rarely form: pairs with the same
+        date of birth (estimating every other field), then pairs with the same given
+        and family name (estimating the date of birth). u stays fixed (see
+        :meth:`estimate_u`); ``prior_strength`` pseudo-pairs of the current m keep rare
+        levels sensible on small data.
         """
-        from matching.batch import candidate_pairs
-
         feats = [Features(r) for r in records]
-        if pairs is None:
-            pairs = candidate_pairs(feats)
-        patterns: Counter[tuple[tuple[int | None, ...], bool]] = Counter(
-            self._levels(feats[i], feats[j]) for i, j in pairs
+        sessions = (
+            (lambda f: f.dob_digits, {"date_of_birth"}),
+            (lambda f: f"{f.given}|{f.family}" if f.given and f.family else None,
+             {"given_name", "family_name"}),
         )
+        estimated: dict[str, list[float]] = {}
+        for key, blocked in sessions:
+            patterns = self._session_patterns(feats, key, blocked, max_pairs, seed)
+            if not patterns:
+                continue
+            fitted = self._run_em(patterns, iterations, prior_strength)
+            for name, values in fitted.items():
+                if name not in blocked and name not in estimated:
+                    estimated[name] = values
+        self._estimate_u_household(feats, max_pairs, iterations, seed)
+        for c in self.comparisons:
+            if c.field not in estimated:
+                continue
+            fitted_m = estimated[c.field]
+            for i, level in enumerate(c.levels):
+                if level.fixed_m:
+                    fitted_m[i] = level.m
+            self.m[c.field] = fitted_m
+        self._refresh()
+
+    def _estimate_u_household(
+        self, feats: Sequence[Features], max_pairs: int, iterations: int, seed: int
+    ) -> None:
+        """Fit u for records at the same home, where strangers are mostly siblings.
+
+        EM over pairs sharing a postcode or address line, with m fixed: the
+        non-matching class there tells how often siblings share a surname or
+        birthday. Data without households (FEBRL) pulls these back towards u.
+        """
+        patterns: Counter[tuple[tuple[int | None, ...], bool]] = Counter()
+        for key in (
+            lambda f: f.pc_unit,
+            lambda f: f"{f.address_number}|{f.address_street}"
+            if f.address_number and f.address_street
+            else None,
+        ):
+            for pattern, count in self._session_patterns(feats, key, set(), max_pairs, seed).items():
+                if pattern[1]:
+                    patterns[pattern] += count
         if not patterns:
             return
-        self._run_em(patterns, iterations, prior_strength)
+        fields = [c.field for c in self.comparisons]
+        home = [f in self.u_household for f in fields]
+        # given names stay at the shipped values: at one home, the rare cases (an
+        # initial, a nickname) are exactly the ones too few to estimate
+        prior = {f: list(v) for f, v in self.u_household.items() if f != "given_name"}
+        strength = 20.0
+        share = 0.5
+        items = list(patterns.items())
+        for _ in range(iterations):
+            sums = {f: [0.0] * len(v) for f, v in prior.items()}
+            matched = total = 0.0
+            for (levels, _place), count in items:
+                log_m = math.log(share)
+                log_u = math.log(1 - share)
+                for k, level in enumerate(levels):
+                    if level is None:
+                        continue
+                    f = fields[k]
+                    log_m += math.log(self.m[f][level])
+                    log_u += math.log(self.u_household[f][level] if home[k] else self.u[f][level])
+                p = 1.0 / (1.0 + math.exp(max(min(log_u - log_m, 700.0), -700.0)))
+                matched += p * count
+                total += count
+                for k, level in enumerate(levels):
+                    if level is not None and fields[k] in sums:
+                        sums[fields[k]][level] += (1 - p) * count
+            share = min(max(matched / total, 1e-6), 1 - 1e-6)
+            for f, values in sums.items():
+                seen = sum(values)
+                self.u_household[f] = [
+                    (values[i] + strength * prior[f][i]) / (seen + strength)
+                    for i in range(len(values))
+                ]
+
+    def _session_patterns(
+        self,
+        feats: Sequence[Features],
+        key: Callable[[Features], str | None],
+        blocked: set[str],
+        max_pairs: int,
+        seed: int,
+    ) -> Counter[tuple[tuple[int | None, ...], bool]]:
+        blocks: dict[str, list[int]] = defaultdict(list)
+        for i, f in enumerate(feats):
+            k = key(f)
+            if k is not None:
+                blocks[k].append(i)
+        pairs = [
+            (ids[x], j)
+            for ids in blocks.values()
+            if 1 < len(ids) <= 200
+            for x in range(len(ids))
+            for j in ids[x + 1 :]
+        ]
+        if len(pairs) > max_pairs:
+            pairs = random.Random(seed).sample(pairs, max_pairs)  # noqa: S311 - sampling
+        skip = [c.field in blocked for c in self.comparisons]
+        patterns: Counter[tuple[tuple[int | None, ...], bool]] = Counter()
+        for i, j in pairs:
+            levels, place = self._levels(feats[i], feats[j])
+            patterns[tuple(None if s else lv for s, lv in zip(skip, levels, strict=True)), place] += 1
+        return patterns
 
     def _run_em(
         self,
         patterns: Counter[tuple[tuple[int | None, ...], bool]],
         iterations: int,
         prior_strength: float,
-    ) -> None:
+    ) -> dict[str, list[float]]:
         fields = [c.field for c in self.comparisons]
-        u_house = [
-            [lv.u_household if lv.u_household is not None else None for lv in c.levels]
-            for c in self.comparisons
-        ]
+        u_house = [self.u_household.get(f) for f in fields]
         start = {f: list(self.m[f]) for f in fields}
-        share = 0.1
+        m = {f: list(self.m[f]) for f in fields}
+        share = 0.3
         items = list(patterns.items())
         for _ in range(iterations):
             sums = [[0.0] * len(c.levels) for c in self.comparisons]
@@ -332,9 +471,9 @@ class MatchModel:
                 for k, level in enumerate(levels):
                     if level is None:
                         continue
-                    log_m += math.log(self.m[fields[k]][level])
-                    uh = u_house[k][level] if household else None
-                    log_u += math.log(uh if uh is not None else self.u[fields[k]][level])
+                    log_m += math.log(m[fields[k]][level])
+                    uh = u_house[k] if household else None
+                    log_u += math.log(uh[level] if uh is not None else self.u[fields[k]][level])
                 diff = max(min(log_u - log_m, 700.0), -700.0)
                 p = 1.0 / (1.0 + math.exp(diff))
                 matched += p * count
@@ -345,11 +484,11 @@ class MatchModel:
             share = min(max(matched / total, 1e-6), 1 - 1e-6)
             for k, f in enumerate(fields):
                 seen = sum(sums[k])
-                self.m[f] = [
+                m[f] = [
                     (sums[k][lv] + prior_strength * start[f][lv]) / (seen + prior_strength)
                     for lv in range(len(sums[k]))
                 ]
-        self._refresh()
+        return m
 
     # -- persistence -----------------------------------------------------------------
 
@@ -361,6 +500,7 @@ class MatchModel:
             "review_threshold": self.review_threshold,
             "m": self.m,
             "u": self.u,
+            "u_household": self.u_household,
         }
 
     @classmethod
@@ -370,9 +510,9 @@ class MatchModel:
             link_threshold=data["link_threshold"],
             review_threshold=data["review_threshold"],
         )
-        for name in ("m", "u"):
+        for name in ("m", "u", "u_household"):
             table = getattr(model, name)
-            for key, values in data[name].items():
+            for key, values in data.get(name, {}).items():
                 if key in table and len(values) == len(table[key]):
                     table[key] = [float(v) for v in values]
         model._refresh()
