@@ -10,6 +10,7 @@ from aggregator.concerns.models import (
     SharingRecord,
 )
 from aggregator.principals.models import ApiToken, Principal
+from aggregator.web.models import WebSession
 
 __all__ = [
     "ApiToken",
@@ -25,4 +26,5 @@ __all__ = [
     "ReviewItem",
     "SharingDecision",
     "SharingRecord",
+    "WebSession",
 ]
