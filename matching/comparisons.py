@@ -9,7 +9,9 @@ defaults; a trained :class:`~matching.model.MatchModel` keeps its own copies.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
+import jellyfish
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
 from matching.features import Features
@@ -128,13 +130,25 @@ class FamilyNameComparison(Comparison):
         ) & set(b.family_parts):
             return self.SHARED_PART
         similarity = _jw(x, y)
+        sounds_alike = a.family_phonetic == b.family_phonetic
+        if len(a.family_parts) > 1 or len(b.family_parts) > 1:
+            # "Smith" against "Smyth-Jones": the best agreement of any part counts
+            for p in a.family_parts:
+                for q in b.family_parts:
+                    similarity = max(similarity, _jw(p, q))
+                    sounds_alike = sounds_alike or _metaphone(p) == _metaphone(q)
         if similarity >= 0.92:
             return self.JW92
-        if a.family_phonetic == b.family_phonetic:
+        if sounds_alike:
             return self.PHONETIC
         if similarity >= 0.85:
             return self.JW85
         return self.DIFFERENT
+
+
+@lru_cache(maxsize=65536)
+def _metaphone(name: str) -> str:
+    return str(jellyfish.metaphone(name))
 
 
 class DateOfBirthComparison(Comparison):
