@@ -16,6 +16,8 @@ from aggregator.children.routes import router as children_router
 from aggregator.concerns.routes import router as concerns_router
 from aggregator.core.db import Database
 from aggregator.core.settings import Settings, get_settings
+from aggregator.web import add_error_pages, mount_static
+from aggregator.web import router as web_router
 
 log = logging.getLogger("aggregator")
 
@@ -63,6 +65,9 @@ def create_app(
     app.include_router(concerns_router)
     app.include_router(children_router)
     app.include_router(audit_router)
+    app.include_router(web_router)
+    mount_static(app)
+    add_error_pages(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
