@@ -1,11 +1,13 @@
 """Demo principals and a few concerns, so a newcomer can try the API at once."""
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import col
 
+from aggregator.children.linking import link_record
+from aggregator.concerns.models import Concern
 from aggregator.concerns.schemas import ConcernSubmission
 from aggregator.concerns.service import submit
 from aggregator.concerns.vocab import AgencyType, Role
@@ -13,6 +15,7 @@ from aggregator.core.db import Database
 from aggregator.principals.models import Principal
 from aggregator.principals.passwords import hash_password
 from aggregator.principals.service import add_agency, add_user, issue_token, revoke
+from aggregator.synthetic import borough
 
 DEMO_AGENCIES: list[tuple[str, AgencyType]] = [
     ("Millbrook Primary School", AgencyType.SCHOOL),
@@ -35,6 +38,7 @@ DEMO_PASSWORD = "demo-password-123"  # noqa: S105
 class DemoCredentials:
     agencies: dict[str, str] = field(default_factory=dict)
     people: dict[str, str] = field(default_factory=dict)
+    concerns: int = 0
 
 
 async def _principal(db: Database, name: str) -> Principal | None:
@@ -42,7 +46,7 @@ async def _principal(db: Database, name: str) -> Principal | None:
         return (await session.scalars(select(Principal).where(col(Principal.name) == name))).first()
 
 
-async def seed_demo(db: Database) -> DemoCredentials:
+async def seed_demo(db: Database, n_children: int = 500) -> DemoCredentials:
     """Idempotent: re-running issues fresh tokens and revokes the old demo ones."""
     creds = DemoCredentials()
     for name, agency_type in DEMO_AGENCIES:
@@ -63,66 +67,42 @@ async def seed_demo(db: Database) -> DemoCredentials:
                 await revoke(session, principal=existing.id)
                 issued = await issue_token(session, existing)
             creds.people[email] = issued.token
-    await _seed_concerns(db)
+    creds.concerns = await _seed_concerns(db, n_children)
     return creds
 
 
-async def _seed_concerns(db: Database) -> None:
-    school = await _principal(db, DEMO_AGENCIES[0][0])
-    health = await _principal(db, DEMO_AGENCIES[1][0])
-    assert school and health
-    today = date.today()
-    samples = [
-        (
-            school,
-            "DEMO-SCH-1",
-            "Jayden",
-            "Smith",
-            "neglect",
-            "Arrived hungry three days this week.",
-        ),
-        (
-            health,
-            "DEMO-GP-1",
-            "Jaden",
-            "Smyth",
-            "injury",
-            "Bruise on upper arm, explanation vague.",
-        ),
-    ]
-    for agency, ref, given, family, category, summary in samples:
-        body = ConcernSubmission.model_validate(
-            {
-                "external_ref": ref,
-                "child": {
-                    "given_name": given,
-                    "family_name": family,
-                    "date_of_birth": "2019-03-07",
-                    "address": {"line1": "12 Mill Lane", "town": "Leeds", "postcode": "LS6 2AB"},
-                },
-                "concern": {
-                    "category": category,
-                    "severity": 2,
-                    "observed_at": (today - timedelta(days=3)).isoformat(),
-                    "summary": summary,
-                    "practitioner": {"name": "Demo Practitioner", "role": "Demo"},
-                },
-                "sharing": {
-                    "lawful_basis": "public_task",
-                    "condition": "dpa2018_sch1_para18",
-                    "consent": "not_sought",
-                    "consent_reason": "Seeking consent could place the child at risk",
-                    "family_informed": False,
-                    "not_informed_reason": "Informing the carer could increase the risk",
-                },
-            }
-        )
+async def _seed_concerns(db: Database, n_children: int) -> int:
+    """Submit the synthetic borough through the real intake and linking path.
+
+    Runs once: a database that already holds concerns is left as it is (the
+    bodies are dated relative to today, so a re-run would conflict).
+    """
+    async with db.session() as session:
+        if await session.scalar(select(func.count()).select_from(Concern)):
+            return 0
+        agencies = {
+            p.agency_type: p
+            for p in (
+                await session.scalars(select(Principal).where(col(Principal.kind) == "agency"))
+            ).all()
+            if p.name in {name for name, _ in DEMO_AGENCIES}
+        }
+    planned = borough(n_children)
+    print(f"Seeding a synthetic borough: {len(planned)} concerns (first start only)...", flush=True)
+    for start in range(0, len(planned), 100):
         async with db.session() as session:
-            await submit(session, agency, body)
+            for item in planned[start : start + 100]:
+                agency = agencies[item.agency_type.value]
+                stored = await submit(session, agency, ConcernSubmission.model_validate(item.body))
+                if stored.record is not None:
+                    await link_record(session, stored.record, stored.related, agency)
+    return len(planned)
 
 
 def print_credentials(creds: DemoCredentials, base_url: str) -> None:
     print("\n=== concern-aggregator demo ===")
+    if creds.concerns:
+        print(f"Seeded a synthetic borough: {creds.concerns} concerns from 6 agencies.")
     print(f"API docs: {base_url}/docs")
     print("Agency tokens (Authorization: Bearer <token>):")
     for name, token in creds.agencies.items():

@@ -17,6 +17,7 @@ from aggregator.children import repository as repo
 from aggregator.children.identity import address_key, adult_key, to_match_record
 from aggregator.children.models import BlockingKey, Child, HouseholdKey, ReviewItem
 from aggregator.concerns.models import ChildRecord, RelatedPerson
+from aggregator.core.rows import insert_all
 from aggregator.core.types import utcnow
 from matching import Decision, MatchModel, MatchScore, blocking_keys
 
@@ -74,7 +75,7 @@ async def index_record(
 ) -> list[str]:
     """Store the record's blocking and household keys; returns the blocking keys."""
     keys = sorted(blocking_keys(to_match_record(rec)))
-    session.add_all(BlockingKey(key=k[:80], child_record_id=rec.id) for k in keys)
+    await insert_all(session, [BlockingKey(key=k[:80], child_record_id=rec.id) for k in keys])
     household: dict[str, HouseholdKey] = {}
     addr = address_key(rec)
     if addr:
@@ -87,7 +88,7 @@ async def index_record(
             household[adult[0]] = HouseholdKey(
                 key=adult[0][:120], child_record_id=rec.id, kind="adult", label=adult[1][:300]
             )
-    session.add_all(household.values())
+    await insert_all(session, list(household.values()))
     return keys
 
 
@@ -147,7 +148,6 @@ async def link_record(
     """Attach a just-stored record to a child and record how (for the hub only)."""
     keys = await index_record(session, rec, related)
     await repo.lock_keys(session, keys)
-    await session.flush()
     mine = to_match_record(rec)
     best: dict[str, _Best] = {}
     for cand in await repo.candidate_records(session, keys, exclude=rec.id):
@@ -162,8 +162,7 @@ async def link_record(
     result: LinkResult
     if not sure:
         child = Child(provisional=bool(maybe))
-        session.add(child)
-        await session.flush()
+        await insert_all(session, [child])
         result = LinkResult("review" if maybe else "new", child.id)
     else:
         target_id, target_best = sure[0]
@@ -196,17 +195,16 @@ async def link_record(
                 maybe.insert(0, (other_id, other_best))
         result.child_id = target.id
         result.outcome = "merged" if result.merged else "linked"
-    for _, candidate in maybe[:MAX_REVIEW_ITEMS]:
-        item = _review_item(rec, candidate)
-        session.add(item)
-        result.review_items.append(item.id)
+    items = [_review_item(rec, candidate) for _, candidate in maybe[:MAX_REVIEW_ITEMS]]
+    await insert_all(session, items)
+    result.review_items = [item.id for item in items]
     if result.probability is None and maybe:
         result.probability = maybe[0][1].score.probability
-    rec.child_id = result.child_id
-    rec.link_outcome = result.outcome
+    rec.child_id, rec.link_outcome = result.child_id, result.outcome
     rec.link_probability = result.probability
-    await repo.touch(session, [result.child_id])
-    await session.flush()
+    await repo.set_link(session, rec.id, result.child_id, result.outcome, result.probability)
+    if result.outcome in ("linked", "merged"):
+        await repo.touch(session, [result.child_id])
     record(
         session,
         actor,

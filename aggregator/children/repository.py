@@ -25,10 +25,11 @@ async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> None:
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    for key in sorted(set(keys)):
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(key.encode()) - 2**31}
-        )
+    ids = sorted({zlib.crc32(key.encode()) for key in keys})
+    await session.execute(
+        text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:ids AS bigint[])) AS k"),
+        {"ids": ids},
+    )
 
 
 async def candidate_records(
@@ -124,6 +125,16 @@ async def move_records(
 async def repoint_merged(session: AsyncSession, old: str, new: str) -> None:
     await session.execute(
         update(Child).where(col(Child.merged_into) == old).values(merged_into=new)
+    )
+
+
+async def set_link(
+    session: AsyncSession, record_id: str, child_id: str, outcome: str, probability: float | None
+) -> None:
+    await session.execute(
+        update(ChildRecord)
+        .where(col(ChildRecord.id) == record_id)
+        .values(child_id=child_id, link_outcome=outcome, link_probability=probability)
     )
 
 

@@ -38,6 +38,7 @@ from aggregator.concerns.vocab import (
     Sex,
 )
 from aggregator.core.canonical import body_hash
+from aggregator.core.rows import insert_all, insert_unless_exists
 from aggregator.principals.models import Principal
 
 WITHHELD = "withheld at the reporter's request"
@@ -86,14 +87,10 @@ async def submit(session: AsyncSession, agency: Principal, sub: ConcernSubmissio
     """Store a concern once: a retry with the same body returns the first one.
 
     The unique (agency, external_ref) constraint decides races between concurrent
-    retries; the loser rolls back to its savepoint and returns the winner's row.
+    retries: the loser's insert does nothing and it returns the winner's row.
     """
     _check_authority(agency, sub)
     digest = body_hash(sub.model_dump(mode="json"))
-    existing = await repository.concern_by_ref(session, agency.id, sub.external_ref)
-    if existing is not None:
-        _same_or_conflict(existing, digest, "concern")
-        return Stored(existing, created=False)
     detail = sub.concern
     concern = Concern(
         agency_id=agency.id,
@@ -109,14 +106,10 @@ async def submit(session: AsyncSession, agency: Principal, sub: ConcernSubmissio
         practitioner_email=detail.practitioner.email,
         practitioner_phone=detail.practitioner.phone,
     )
-    try:
-        async with session.begin_nested():
-            session.add(concern)
-            await session.flush()
-    except IntegrityError:
+    if not await insert_unless_exists(session, concern, ("agency_id", "external_ref")):
         winner = await repository.concern_by_ref(session, agency.id, sub.external_ref)
         if winner is None:
-            raise
+            raise HTTPException(status.HTTP_409_CONFLICT, "concurrent submission; retry")
         _same_or_conflict(winner, digest, "concern")
         return Stored(winner, created=False)
     child = sub.child
@@ -138,8 +131,6 @@ async def submit(session: AsyncSession, agency: Principal, sub: ConcernSubmissio
         status=child.status.value if child.status else None,
         independently_mobile=child.independently_mobile,
     )
-    session.add(record)
-    await session.flush()
     related = [
         RelatedPerson(
             child_record_id=record.id,
@@ -151,23 +142,22 @@ async def submit(session: AsyncSession, agency: Principal, sub: ConcernSubmissio
         )
         for i, p in enumerate(sub.related_people)
     ]
-    session.add_all(related)
     s = sub.sharing
-    session.add(
-        SharingRecord(
-            concern_id=concern.id,
-            agency_id=agency.id,
-            lawful_basis=s.lawful_basis.value,
-            condition=s.condition.value,
-            consent=s.consent.value,
-            consent_reason=s.consent_reason,
-            family_informed=s.family_informed,
-            not_informed_reason=s.not_informed_reason,
-            protect_reporter_identity=s.protect_reporter_identity,
-            purpose=s.purpose.value,
-        )
+    sharing = SharingRecord(
+        concern_id=concern.id,
+        agency_id=agency.id,
+        lawful_basis=s.lawful_basis.value,
+        condition=s.condition.value,
+        consent=s.consent.value,
+        consent_reason=s.consent_reason,
+        family_informed=s.family_informed,
+        not_informed_reason=s.not_informed_reason,
+        protect_reporter_identity=s.protect_reporter_identity,
+        purpose=s.purpose.value,
     )
-    await session.flush()
+    await insert_all(session, [record])
+    await insert_all(session, related)
+    await insert_all(session, [sharing])
     return Stored(concern, created=True, record=record, related=related)
 
 
