@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
+
 from matching.batch import MAX_BLOCK
 from matching.blocking import keys_for
 from matching.features import Features
@@ -15,7 +18,10 @@ class OnlineIndex:
     Postings are keyed by the hash of the key string (collisions only add candidates,
     which scoring then rejects) and hold a bare int until a key has a second record:
     most keys are unique, and this keeps a million records well under a gigabyte.
-    Blocks beyond ``max_block`` records answer with their most recent entries.
+    Blocks beyond ``max_block`` records answer with their most recent entries, and
+    when a query gathers more than ``max_candidates`` records (a common name with no
+    date of birth), those sharing the most keys with it are kept: latency stays
+    bounded whatever the name.
     """
 
     def __init__(
@@ -23,10 +29,12 @@ class OnlineIndex:
         model: MatchModel | None = None,
         *,
         max_block: int = MAX_BLOCK,
+        max_candidates: int = 300,
         update_term_frequencies: bool = True,
     ) -> None:
         self.model = model or MatchModel.default()
         self.max_block = max_block
+        self.max_candidates = max_candidates
         self.update_term_frequencies = update_term_frequencies
         self._features: list[Features | None] = []
         self._number: dict[str, int] = {}
@@ -70,17 +78,23 @@ class OnlineIndex:
             self.model.term_frequencies.remove(f)
 
     def _candidate_features(self, f: Features) -> list[Features]:
-        numbers: set[int] = set()
         postings = self._postings
         limit = self.max_block
+        blocks: list[list[int]] = []
+        total = 0
         for key in keys_for(f):
             found = postings.get(hash(key))
             if found is None:
                 continue
-            if isinstance(found, int):
-                numbers.add(found)
-            else:
-                numbers.update(found[-limit:])
+            block = [found] if isinstance(found, int) else found[-limit:]
+            blocks.append(block)
+            total += len(block)
+        numbers: Iterable[int]
+        if total <= self.max_candidates:
+            numbers = {n for block in blocks for n in block}
+        else:
+            shared = Counter(n for block in blocks for n in block)
+            numbers = [n for n, _ in shared.most_common(self.max_candidates)]
         features = self._features
         out = []
         for n in numbers:
