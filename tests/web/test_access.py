@@ -8,6 +8,7 @@ from aggregator.audit.chain import seal_pending
 from aggregator.audit.models import AuditEvent
 from aggregator.core.db import Database
 from aggregator.principals.service import IssuedToken
+from aggregator.web import require_web_roles
 from tests import factories as f
 from tests.web.conftest import sign_in
 
@@ -120,3 +121,8 @@ async def test_pages_send_security_headers_and_local_assets_only(
     assert "http://" not in r.text and "https://" not in r.text  # no CDN, nothing remote
     for asset in ("/static/app.css", "/static/app.js"):
         assert (await client.get(asset)).status_code == 200
+
+
+def test_role_dependency_refuses_unknown_roles() -> None:
+    with pytest.raises(ValueError, match="unknown roles"):
+        require_web_roles("agency")

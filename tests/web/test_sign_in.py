@@ -163,3 +163,10 @@ async def test_next_goes_back_to_the_page_but_never_off_site(
         client.cookies.clear()
         r = await sign_in(client, "jo@hub.example", next_path=evil)
         assert r.headers["location"] == "/", evil
+
+
+async def test_what_was_typed_is_shown_back_escaped(client: httpx.AsyncClient) -> None:
+    r = await sign_in(client, '"><script>alert(1)</script>@x.example', "whatever-password")
+    assert r.status_code == 401
+    assert "<script>alert(1)</script>" not in r.text
+    assert "&lt;script&gt;" in r.text
