@@ -89,4 +89,5 @@ def _given_phonetics(given: str) -> frozenset[str]:
 
 @lru_cache(maxsize=65536)
 def _street_code(street: str) -> str:
-    return "".join(jellyfish.metaphone(word)[:3] for word in street.split())
+    """The street's first word, phonetically: "Onslow Street" and "Onslow Sreet" meet."""
+    return str(jellyfish.metaphone(street.split()[0]))

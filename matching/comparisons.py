@@ -82,7 +82,7 @@ class GivenNameComparison(Comparison):
             return None
         if x == y:
             return self.EXACT
-        if x == b.family and y == a.family:
+        if _swapped(x, y, a.family, b.family):
             return self.SWAPPED
         if len(x) == 1 or len(y) == 1:
             return self.INITIAL if x[0] == y[0] else self.DIFFERENT
@@ -123,11 +123,11 @@ class FamilyNameComparison(Comparison):
             return None
         if x == y:
             return self.EXACT
-        if x == b.given and y == a.given:
+        if _swapped(a.given, b.given, x, y):
             return self.SWAPPED
-        if (len(a.family_parts) > 1 or len(b.family_parts) > 1) and set(
-            a.family_parts
-        ) & set(b.family_parts):
+        if (len(a.family_parts) > 1 or len(b.family_parts) > 1) and any(
+            len(part) > 2 for part in set(a.family_parts) & set(b.family_parts)
+        ):
             return self.SHARED_PART
         similarity = _jw(x, y)
         sounds_alike = a.family_phonetic == b.family_phonetic
@@ -144,6 +144,16 @@ class FamilyNameComparison(Comparison):
         if similarity >= 0.85:
             return self.JW85
         return self.DIFFERENT
+
+
+def _swapped(given_a: str | None, given_b: str | None, family_a: str | None,
+             family_b: str | None) -> bool:
+    """Given and family names swapped between the records, allowing a typo in each."""
+    if not (given_a and given_b and family_a and family_b) or given_a == given_b:
+        return False
+    if given_a == family_b and given_b == family_a:
+        return True
+    return _jw(given_a, family_b) >= 0.92 and _jw(given_b, family_a) >= 0.92
 
 
 @lru_cache(maxsize=65536)
@@ -376,13 +386,13 @@ def same_address_line(a: Features, b: Features) -> bool:
 
 
 def same_place(a: Features, b: Features) -> bool:
-    """Whether two records put the child at the same home (same postcode or address).
+    """Whether two records put the child at the same home (same UK postcode or address).
 
     There, sharing a surname is expected of siblings and sharing a birthday of twins,
     so those agreements use ``Level.u_household`` and weigh less.
     """
-    if a.pc_unit is not None and a.pc_unit == b.pc_unit:
-        return True
+    if a.pc_sector is not None and a.pc_unit == b.pc_unit:
+        return True  # a UK unit is a dozen homes; other postcodes are whole suburbs
     if not same_address_line(a, b):
         return False
     if a.pc_unit is not None and b.pc_unit is not None:

@@ -58,7 +58,7 @@ class Features:
     def __init__(self, record: ChildRecord) -> None:
         self.id = record.id
         given_tokens = name_tokens(record.given_name)
-        family_tokens = name_tokens(record.family_name)
+        family_tokens = _join_particles(name_tokens(record.family_name))
         other = tuple(t for name in record.other_names for t in name_tokens(name))
         self.given: str | None = _intern(given_tokens[0]) if given_tokens else None
         self.middle: frozenset[str] = _frozen(given_tokens[1:] + other)
@@ -113,3 +113,26 @@ def _date(text: str | None) -> tuple[PartialDate | None, str | None]:
     if dob is None or dob[1] is None or dob[2] is None:
         return dob, None
     return dob, f"{dob[0]:04d}{dob[1]:02d}{dob[2]:02d}"
+
+
+_PARTICLES = frozenset(
+    {"mac", "mc", "de", "da", "di", "du", "del", "della", "van", "von", "der", "den", "le",
+     "la", "st", "o", "al", "el", "bin", "ben", "ap", "ter", "ten"}
+)
+
+
+def _join_particles(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """"Mac Neill" and "de Angelis" are one surname, not a double-barrelled pair."""
+    if len(tokens) < 2 or not _PARTICLES.intersection(tokens[:-1]):
+        return tokens
+    joined: list[str] = []
+    carry = ""
+    for token in tokens:
+        if token in _PARTICLES and not carry:
+            carry = token
+            continue
+        joined.append(carry + token)
+        carry = ""
+    if carry:
+        joined.append(carry)
+    return tuple(joined)

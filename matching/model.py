@@ -287,7 +287,7 @@ class MatchModel:
         self,
         records: Sequence[ChildRecord],
         *,
-        max_pairs: int = 100_000,
+        max_pairs: int = 50_000,
         seed: int = 0,
         prior_strength: float = 1.0,
     ) -> None:
@@ -372,7 +372,7 @@ class MatchModel:
 
         EM over pairs sharing a postcode or address line, with m fixed: the
         non-matching class there tells how often siblings share a surname or
-        birthday. Data without households (FEBRL) pulls these back towards u.
+        birthday. Data without households (FEBRL) leaves these near u.
         """
         patterns: Counter[tuple[tuple[int | None, ...], bool]] = Counter()
         for key in (
@@ -390,7 +390,9 @@ class MatchModel:
         home = [f in self.u_household for f in fields]
         # given names stay at the shipped values: at one home, the rare cases (an
         # initial, a nickname) are exactly the ones too few to estimate
-        prior = {f: list(v) for f, v in self.u_household.items() if f != "given_name"}
+        # The pseudo-counts are the strangers' u: without evidence of siblings (data
+        # with no households, like FEBRL), agreement at one home keeps its full weight.
+        prior = {f: list(self.u[f]) for f in self.u_household if f != "given_name"}
         strength = 20.0
         share = 0.5
         items = list(patterns.items())
