@@ -16,6 +16,8 @@ from aggregator.children.routes import router as children_router
 from aggregator.concerns.routes import router as concerns_router
 from aggregator.core.db import Database
 from aggregator.core.settings import Settings, get_settings
+from alerts import SchedulerRunner, load_rules
+from alerts import router as alerts_router
 from aggregator.web import add_error_pages, mount_static
 from aggregator.web import router as web_router
 
@@ -38,13 +40,18 @@ def create_app(
     """Build the app; tests pass their own database and may turn background work off."""
     settings = settings or (db.settings if db else get_settings())
     db = db or Database(settings)
+    rules = load_rules(settings.rules_path)  # a bad rules file stops the start, clearly
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(_seal_forever(db))] if background else []
+        alert_scheduler = SchedulerRunner(db, settings, rules)
+        if background and settings.run_scheduler:
+            alert_scheduler.start()
         try:
             yield
         finally:
+            await alert_scheduler.stop()
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -65,6 +72,7 @@ def create_app(
     app.include_router(concerns_router)
     app.include_router(children_router)
     app.include_router(audit_router)
+    app.include_router(alerts_router)
     app.include_router(web_router)
     mount_static(app)
     add_error_pages(app)

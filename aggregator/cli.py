@@ -154,6 +154,49 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return serve(settings, host=args.host, port=args.port, demo=args.demo, workers=args.workers)
 
 
+def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts import run_forever
+
+    if settings.is_sqlite:
+        from aggregator.core.migrate import upgrade
+
+        upgrade(settings)
+    return _run(run_forever(settings))
+
+
+def cmd_alerts_run_once(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts import AlertJobs, RulesError
+
+    async def work(db: Database) -> int:
+        try:
+            jobs = AlertJobs(db, settings)
+        except RulesError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if not await jobs.lease.acquire():
+            if not args.force:
+                print(
+                    "error: another process holds the scheduler lease and is sweeping; "
+                    "use --force to sweep now anyway (sweeps are idempotent)",
+                    file=sys.stderr,
+                )
+                return 3
+            jobs.use_lease = False
+        try:
+            result = await jobs.run_once(full=args.full)
+        finally:
+            await jobs.lease.release()
+        s, d = result.sweep, result.delivery
+        print(
+            f"swept {s.children} children: {s.opened} opened, {s.updated} updated, "
+            f"{s.reopened} re-opened; {result.escalated} escalated; "
+            f"{d.delivered} delivered, {d.retried} to retry, {d.dead} dead"
+        )
+        return 0
+
+    return _run(_with_db(settings, work))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aggregator",
@@ -211,6 +254,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ver = audit.add_parser("verify", help="seal pending events and verify the hash chain")
     ver.set_defaults(func=cmd_audit_verify)
+
+    sched = sub.add_parser("scheduler", help="run only the alert scheduler (production)")
+    sched.set_defaults(func=cmd_scheduler)
+    alerts = sub.add_parser("alerts", help="threshold alerts").add_subparsers(
+        dest="alerts_cmd", required=True
+    )
+    once = alerts.add_parser("run-once", help="one sweep, escalation check and delivery round")
+    once.add_argument("--full", action="store_true", help="evaluate every child, not only new")
+    once.add_argument("--force", action="store_true", help="run even if a scheduler is active")
+    once.set_defaults(func=cmd_alerts_run_once)
     return parser
 
 

@@ -10,9 +10,22 @@ from aggregator.concerns.models import (
     SharingRecord,
 )
 from aggregator.principals.models import ApiToken, Principal
+from alerts.models import (
+    Alert,
+    AlertJobState,
+    AlertNotification,
+    AlertSilence,
+    AlertSubscription,
+    SchedulerLease,
+)
 from aggregator.web.models import WebSession
 
 __all__ = [
+    "Alert",
+    "AlertJobState",
+    "AlertNotification",
+    "AlertSilence",
+    "AlertSubscription",
     "ApiToken",
     "AuditEvent",
     "BlockingKey",
@@ -24,6 +37,7 @@ __all__ = [
     "Principal",
     "RelatedPerson",
     "ReviewItem",
+    "SchedulerLease",
     "SharingDecision",
     "SharingRecord",
     "WebSession",

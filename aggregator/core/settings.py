@@ -1,6 +1,7 @@
 """One settings class, read from `AGGREGATOR_*` environment variables."""
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -27,6 +28,30 @@ class Settings(BaseSettings):
     # committed event is sealed within seconds, so an old unsealed one was inserted.
     audit_unsealed_grace_seconds: float = 300.0
     page_size_max: int = Field(default=200, ge=1)
+    # Alerts (package `alerts`). `aggregator serve` runs the scheduler in-process
+    # unless this is false; production runs it as `aggregator scheduler` instead.
+    # Whatever the number of processes, a lease lets only one of them act.
+    run_scheduler: bool = True
+    sweep_interval_seconds: float = Field(default=300.0, ge=0.5)
+    # Concerns committed just before a sweep may carry an earlier `touched_at`;
+    # each incremental sweep looks back this much further than the last one.
+    sweep_overlap_seconds: float = Field(default=60.0, ge=0)
+    full_sweep_hour_utc: int = Field(default=2, ge=0, le=23)
+    delivery_interval_seconds: float = Field(default=10.0, ge=0.1)
+    escalation_interval_seconds: float = Field(default=60.0, ge=0.1)
+    rules_path: Path | None = None
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    delivery_max_attempts: int = Field(default=8, ge=1)
+    delivery_backoff_seconds: float = Field(default=30.0, ge=0)
+    delivery_backoff_max_seconds: float = Field(default=3600.0, ge=0)
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_ssl: bool = False
+    smtp_from: str = "alerts@aggregator.invalid"
     # Dashboard sign-in. A session ends after this long without a request, and in
     # any case this long after sign-in, so a forgotten browser does not stay open.
     session_idle_minutes: int = Field(default=30, ge=1)

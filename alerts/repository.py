@@ -1,0 +1,264 @@
+"""Every query of the alerts domain, batched so that a full sweep stays cheap.
+
+Facts are loaded for a batch of children in a handful of queries (records,
+concerns, household keys, household members' concerns) instead of a picture per
+child; concern text is never read.
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from aggregator.children.models import Child, HouseholdKey
+from aggregator.concerns.models import ChildRecord, Concern
+from aggregator.concerns.vocab import AgencyType
+from aggregator.principals.models import Principal
+from alerts.engine import AdultFact, ChildFacts, ConcernFact
+from alerts.models import Alert, AlertSilence, AlertSubscription
+
+# An address shared by more children than this is a block of flats or a
+# hostel, not a household; such keys are not used for the household rule.
+HOUSEHOLD_KEY_CAP = 12
+
+
+async def agency_types(session: AsyncSession) -> dict[str, str | None]:
+    rows = await session.execute(
+        select(col(Principal.id), col(Principal.agency_type)).where(col(Principal.kind) == "agency")
+    )
+    return {pid: atype for pid, atype in rows.all()}
+
+
+async def live_child_ids(
+    session: AsyncSession, touched_since: datetime | None = None, after: str = "", limit: int = 500
+) -> list[str]:
+    """Children not merged away, in id order (keyset pages), optionally touched since."""
+    stmt = (
+        select(col(Child.id))
+        .where(col(Child.merged_into).is_(None), col(Child.id) > after)
+        .order_by(col(Child.id))
+        .limit(limit)
+    )
+    if touched_since is not None:
+        stmt = stmt.where(col(Child.touched_at) >= touched_since)
+    return list((await session.scalars(stmt)).all())
+
+
+async def household_neighbours(session: AsyncSession, child_ids: Sequence[str]) -> set[str]:
+    """Children sharing an address or adult with these: the household rule looks at them too."""
+    if not child_ids:
+        return set()
+    keys = (
+        select(col(HouseholdKey.key))
+        .join(ChildRecord, col(ChildRecord.id) == col(HouseholdKey.child_record_id))
+        .where(col(ChildRecord.child_id).in_(list(child_ids)))
+    )
+    rows = await session.execute(
+        select(col(HouseholdKey.key), col(ChildRecord.child_id))
+        .join(ChildRecord, col(ChildRecord.id) == col(HouseholdKey.child_record_id))
+        .where(col(HouseholdKey.key).in_(keys.scalar_subquery()))
+    )
+    by_key: dict[str, set[str]] = defaultdict(set)
+    for key, cid in rows.all():
+        if cid:
+            by_key[key].add(cid)
+    return {c for members in by_key.values() if len(members) <= HOUSEHOLD_KEY_CAP for c in members}
+
+
+async def load_facts(
+    session: AsyncSession,
+    child_ids: Sequence[str],
+    now: datetime,
+    lookback_days: int,
+    agencies: dict[str, str | None],
+) -> dict[str, ChildFacts]:
+    """Facts of each child in one batch: concerns within the lookback and the household."""
+    if not child_ids:
+        return {}
+    ids = list(child_ids)
+    cutoff = now - timedelta(days=lookback_days + 1)
+    records = (
+        await session.execute(
+            select(
+                col(ChildRecord.id),
+                col(ChildRecord.child_id),
+                col(ChildRecord.agency_id),
+                col(ChildRecord.concern_id),
+                col(ChildRecord.date_of_birth),
+                col(ChildRecord.independently_mobile),
+                col(ChildRecord.status),
+                col(ChildRecord.created_at),
+            )
+            .where(col(ChildRecord.child_id).in_(ids))
+            .order_by(col(ChildRecord.created_at))
+        )
+    ).all()
+    record_child = {r.id: r.child_id for r in records}
+    record_concern = {r.id: (r.concern_id, r.agency_id, r.created_at) for r in records}
+
+    concerns = await _concerns_of(session, ids, cutoff, agencies)
+
+    hk_rows = (
+        (
+            await session.execute(
+                select(
+                    col(HouseholdKey.key), col(HouseholdKey.kind), col(HouseholdKey.child_record_id)
+                ).where(col(HouseholdKey.child_record_id).in_(list(record_child)))
+            )
+        ).all()
+        if record_child
+        else []
+    )
+    keys_of: dict[str, set[str]] = defaultdict(set)
+    adults: dict[str, list[AdultFact]] = defaultdict(list)
+    for key, kind, rid in hk_rows:
+        cid = record_child[rid]
+        keys_of[cid].add(key)
+        if kind == "adult":
+            concern_id, agency_id, created = record_concern[rid]
+            adults[cid].append(AdultFact(key, created, concern_id, agency_id))
+
+    members = await _members(session, {k for ks in keys_of.values() for k in ks})
+    other_ids = {m for ms in members.values() for m in ms} - set(ids)
+    other_concerns = await _concerns_of(session, list(other_ids), cutoff, agencies)
+    all_concerns = {**other_concerns, **concerns}
+
+    by_child: dict[str, list] = defaultdict(list)
+    for r in records:
+        by_child[r.child_id].append(r)
+    out: dict[str, ChildFacts] = {}
+    for cid in ids:
+        recs = by_child.get(cid, [])
+        household_ids = {m for k in keys_of.get(cid, ()) for m in members.get(k, ()) if m != cid}
+        out[cid] = ChildFacts(
+            child_id=cid,
+            concerns=tuple(concerns.get(cid, ())),
+            dates_of_birth=tuple({r.date_of_birth for r in recs if r.date_of_birth}),
+            independently_mobile=next(
+                (
+                    r.independently_mobile
+                    for r in reversed(recs)
+                    if r.independently_mobile is not None
+                ),
+                None,
+            ),
+            status=next(
+                (
+                    r.status
+                    for r in reversed(recs)
+                    if r.status and agencies.get(r.agency_id) == AgencyType.CHILDRENS_SOCIAL_CARE
+                ),
+                None,
+            ),
+            first_record_at=recs[0].created_at if recs else None,
+            adults=tuple(adults.get(cid, ())),
+            household={m: tuple(all_concerns.get(m, ())) for m in sorted(household_ids)},
+        )
+    return out
+
+
+async def _concerns_of(
+    session: AsyncSession, child_ids: list[str], cutoff: datetime, agencies: dict[str, str | None]
+) -> dict[str, list[ConcernFact]]:
+    if not child_ids:
+        return {}
+    rows = (
+        await session.execute(
+            select(
+                col(ChildRecord.child_id),
+                col(Concern.id),
+                col(Concern.agency_id),
+                col(Concern.category),
+                col(Concern.observed_at),
+                col(Concern.received_at),
+                col(Concern.outcome),
+            )
+            .join(ChildRecord, col(ChildRecord.concern_id) == col(Concern.id))
+            .where(col(ChildRecord.child_id).in_(child_ids))
+            .where(
+                or_(col(Concern.observed_at) >= cutoff.date(), col(Concern.received_at) >= cutoff)
+            )
+            .order_by(col(Concern.observed_at), col(Concern.id))
+        )
+    ).all()
+    out: dict[str, list[ConcernFact]] = defaultdict(list)
+    for child_id, cid, agency_id, category, observed, received, outcome in rows:
+        out[str(child_id)].append(
+            ConcernFact(
+                cid, agency_id, agencies.get(agency_id), category, observed, received, outcome
+            )
+        )
+    return out
+
+
+async def _members(session: AsyncSession, keys: set[str]) -> dict[str, set[str]]:
+    if not keys:
+        return {}
+    rows = (
+        await session.execute(
+            select(col(HouseholdKey.key), col(ChildRecord.child_id))
+            .join(ChildRecord, col(ChildRecord.id) == col(HouseholdKey.child_record_id))
+            .where(col(HouseholdKey.key).in_(list(keys)))
+        )
+    ).all()
+    out: dict[str, set[str]] = defaultdict(set)
+    for key, cid in rows:
+        if cid:
+            out[key].add(cid)
+    return {k: v for k, v in out.items() if len(v) <= HOUSEHOLD_KEY_CAP}
+
+
+async def alerts_of(session: AsyncSession, child_ids: Sequence[str]) -> list[Alert]:
+    if not child_ids:
+        return []
+    return list(
+        (await session.scalars(select(Alert).where(col(Alert.child_id).in_(list(child_ids))))).all()
+    )
+
+
+async def active_silences(session: AsyncSession, now: datetime) -> list[AlertSilence]:
+    return list(
+        (
+            await session.scalars(
+                select(AlertSilence).where(
+                    col(AlertSilence.expires_at) > now, col(AlertSilence.lifted_at).is_(None)
+                )
+            )
+        ).all()
+    )
+
+
+async def subscriptions(
+    session: AsyncSession, level: int, principal_id: str | None = None
+) -> list[AlertSubscription]:
+    stmt = select(AlertSubscription).where(
+        col(AlertSubscription.level) == level, col(AlertSubscription.disabled_at).is_(None)
+    )
+    if principal_id:
+        stmt = stmt.where(col(AlertSubscription.principal_id) == principal_id)
+    return list((await session.scalars(stmt.order_by(col(AlertSubscription.created_at)))).all())
+
+
+async def due_for_escalation(session: AsyncSession, limit: int = 500) -> list[Alert]:
+    """Open (unacknowledged) alerts; the service decides which have waited too long."""
+    return list(
+        (
+            await session.scalars(
+                select(Alert)
+                .where(col(Alert.state) == "open")
+                .order_by(col(Alert.opened_at))
+                .limit(limit)
+            )
+        ).all()
+    )
+
+
+def silenced_by(silences: Sequence[AlertSilence], child_id: str, rule_id: str) -> bool:
+    return any(
+        (s.child_id is None or s.child_id == child_id)
+        and (s.rule_id is None or s.rule_id == rule_id)
+        for s in silences
+    )

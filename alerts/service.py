@@ -1,0 +1,546 @@
+"""Alert changes: dedup and upsert from findings, state changes, silences, escalation.
+
+Services only flush; the caller's unit of work commits. Every change to an alert
+is a compare-and-set on its `version`, and the notifications it causes are
+written to the outbox in the same transaction, so an alert change and its
+notifications are stored together or not at all.
+"""
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import col
+
+from aggregator.audit import AuditEntry, record
+from aggregator.audit.service import Actor
+from aggregator.core.settings import Settings
+from aggregator.principals.models import Principal
+from alerts import engine
+from alerts import repository as repo
+from alerts.engine import ChildFacts, Finding
+from alerts.models import Alert, AlertNotification, AlertSilence, AlertSubscription
+from alerts.rules import RuleSet
+
+log = logging.getLogger("aggregator.alerts")
+PURPOSE = "safeguarding_alerts"
+
+
+class AlertConflict(Exception):
+    """The alert changed since it was read; re-read and try again."""
+
+
+class TransitionError(ValueError):
+    """The requested state change is not allowed from the alert's current state."""
+
+
+@dataclass
+class SweepStats:
+    children: int = 0
+    opened: int = 0
+    updated: int = 0
+    reopened: int = 0
+    notifications: int = 0
+
+    def add(self, other: "SweepStats") -> None:
+        for name in ("children", "opened", "updated", "reopened", "notifications"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class _Change:
+    evidence: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    new_concerns: set[str] = field(default_factory=set)
+    new_agencies: set[str] = field(default_factory=set)
+
+
+def link(settings: Settings, alert_id: str) -> str:
+    return f"{settings.base_url.rstrip('/')}/alerts/{alert_id}"
+
+
+def payload(settings: Settings, alert: Alert, event: str, delivery_id: str) -> dict[str, Any]:
+    """The minimum a receiver needs (golden rule 6): no concern text, no child identifiers."""
+    return {
+        "delivery_id": delivery_id,
+        "event": f"alert.{event}",
+        "alert": {
+            "id": alert.id,
+            "rule": alert.rule_id,
+            "severity": alert.severity,
+            "state": alert.state,
+        },
+        "link": link(settings, alert.id),
+    }
+
+
+async def cas_update(session: AsyncSession, alert: Alert, **values: Any) -> None:
+    """Compare-and-set on `version`: fails if anyone else changed the alert since it was read."""
+    result = await session.execute(
+        update(Alert)
+        .where(col(Alert.id) == alert.id, col(Alert.version) == alert.version)
+        .values(version=alert.version + 1, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise AlertConflict(alert.id)
+    for key, value in {"version": alert.version + 1, **values}.items():
+        set_committed_value(alert, key, value)
+
+
+async def queue(
+    session: AsyncSession,
+    settings: Settings,
+    alert: Alert,
+    event: str,
+    level: int = 0,
+    only_owner: bool = False,
+) -> int:
+    """Write one outbox row per subscription that should hear of this change."""
+    subs: list[AlertSubscription] = []
+    if only_owner and alert.owner_id:
+        subs = await repo.subscriptions(session, level, alert.owner_id)
+    if not subs:
+        subs = await repo.subscriptions(session, level)
+    for sub in subs:
+        n = AlertNotification(
+            alert_id=alert.id,
+            subscription_id=sub.id,
+            event=event,
+            dedupe_key=f"{alert.id}:{alert.version}:{event}:{sub.id}",
+        )
+        n.payload = payload(settings, alert, event, n.id)
+        session.add(n)
+    return len(subs)
+
+
+def _note(now: datetime, kind: str, text: str, **extra: Any) -> dict[str, Any]:
+    return {"at": now.isoformat(), "kind": kind, "text": text, **extra}
+
+
+def _merge(
+    old: dict[str, Any], finding: Finding | None, extra: Sequence[engine.ConcernFact]
+) -> _Change:
+    concerns = set(old.get("concern_ids", []))
+    agencies = set(old.get("agency_ids", []))
+    why = list(old.get("why", []))
+    start, end = old.get("window_start"), old.get("window_end")
+    change = _Change(evidence={})
+    if finding:
+        change.new_concerns |= set(finding.concern_ids) - concerns
+        change.new_agencies |= set(finding.agency_ids) - agencies
+        why += [w for w in finding.why if w not in why]
+        start = min(filter(None, [start, finding.window_start.isoformat()]))
+        end = max(filter(None, [end, finding.window_end.isoformat()]))
+    for c in extra:
+        if c.id not in concerns:
+            change.new_concerns.add(c.id)
+        if c.agency_id not in agencies:
+            change.new_agencies.add(c.agency_id)
+    change.evidence = {
+        "concern_ids": sorted(concerns | change.new_concerns),
+        "agency_ids": sorted(agencies | change.new_agencies),
+        "window_start": start,
+        "window_end": end,
+        "why": why,
+    }
+    return change
+
+
+async def _open(
+    session: AsyncSession,
+    settings: Settings,
+    rules: RuleSet,
+    finding: Finding,
+    child_id: str,
+    now: datetime,
+    silenced: bool,
+) -> tuple[Alert, int]:
+    alert = Alert(
+        rule_id=finding.rule_id,
+        child_id=child_id,
+        severity=finding.severity,
+        text=finding.text,
+        rules_version=rules.version,
+        evidence=finding.evidence(),
+        notes=[_note(now, "opened", "; ".join(finding.why))],
+        opened_at=now,
+        updated_at=now,
+    )
+    session.add(alert)
+    await session.flush()
+    sent = 0 if silenced else await queue(session, settings, alert, "opened")
+    record(
+        session,
+        None,
+        AuditEntry(
+            action="alert.open",
+            purpose=PURPOSE,
+            object_type="alert",
+            object_id=alert.id,
+            detail={
+                "rule": alert.rule_id,
+                "child_id": child_id,
+                "concerns": len(finding.concern_ids),
+                "notifications": sent,
+                "silenced": silenced,
+            },
+        ),
+    )
+    return alert, sent
+
+
+async def _update(
+    session: AsyncSession,
+    settings: Settings,
+    rules: RuleSet,
+    alert: Alert,
+    finding: Finding | None,
+    extra: Sequence[engine.ConcernFact],
+    now: datetime,
+    silenced: bool,
+) -> tuple[str | None, int]:
+    """Fold new evidence into an existing alert; returns (event, notifications)."""
+    change = _merge(alert.evidence, finding, extra)
+    if not change.new_concerns:
+        return None, 0
+    rule = rules.get(alert.rule_id)
+    n_new, n_agencies = len(change.new_concerns), len(change.new_agencies)
+    text = f"{n_new} new concern(s)"
+    if n_agencies:
+        text += f", {n_agencies} from agency(ies) not involved before"
+    if extra and rules.new_agency_rule:
+        text += f" ({rules.new_agency_rule.id})"
+    values: dict[str, Any] = {"evidence": change.evidence, "updated_at": now}
+    if alert.state == "resolved":
+        if finding is None:  # only a rule firing again re-opens, never rule 9 alone
+            return None, 0
+        event = "reopened"
+        values.update(
+            state="open",
+            opened_at=now,
+            escalation_level=0,
+            escalated_at=None,
+            acknowledged_at=None,
+            acknowledged_by=None,
+            resolved_at=None,
+            resolved_by=None,
+            resolution_reason=None,
+            text=finding.text,
+            evidence={
+                **finding.evidence(),
+                "previous_concern_ids": alert.evidence.get("concern_ids", []),
+            },
+        )
+        note = _note(
+            now,
+            "reopened",
+            f"re-opened on new evidence: {text}",
+            concern_ids=sorted(change.new_concerns),
+        )
+    else:
+        event = "new_agency" if n_agencies else "updated"
+        note = _note(now, event, f"new evidence: {text}", concern_ids=sorted(change.new_concerns))
+        if finding is not None:
+            values["text"] = finding.text
+    values["notes"] = [*alert.notes, note]
+    await cas_update(session, alert, **values)
+    tell = event == "reopened" or n_agencies > 0 or bool(rule and rule.notify_on_update)
+    sent = 0
+    if tell and not silenced:
+        sent = await queue(session, settings, alert, event, only_owner=event != "reopened")
+    record(
+        session,
+        None,
+        AuditEntry(
+            action=f"alert.{'reopen' if event == 'reopened' else 'update'}",
+            purpose=PURPOSE,
+            object_type="alert",
+            object_id=alert.id,
+            detail={
+                "rule": alert.rule_id,
+                "new_concerns": sorted(change.new_concerns),
+                "new_agencies": n_agencies,
+                "notifications": sent,
+                "version": alert.version,
+            },
+        ),
+    )
+    return event, sent
+
+
+async def apply_findings(
+    session: AsyncSession,
+    settings: Settings,
+    rules: RuleSet,
+    facts: ChildFacts,
+    findings: Sequence[Finding],
+    existing: Sequence[Alert],
+    silences: Sequence[AlertSilence],
+    now: datetime,
+) -> SweepStats:
+    """Make the stored alerts of one child agree with its findings; idempotent."""
+    stats = SweepStats(children=1)
+    by_rule = {a.rule_id: a for a in existing}
+    fired = {f.rule_id: f for f in findings}
+    folding = rules.new_agency_rule is not None
+    for rule_id in sorted(set(fired) | {a.rule_id for a in existing if a.state != "resolved"}):
+        finding = fired.get(rule_id)
+        alert = by_rule.get(rule_id)
+        silenced = repo.silenced_by(silences, facts.child_id, rule_id)
+        if alert is None:
+            if finding is None:
+                continue
+            _, sent = await _open(session, settings, rules, finding, facts.child_id, now, silenced)
+            stats.opened += 1
+            stats.notifications += sent
+            continue
+        extra: list[engine.ConcernFact] = []
+        if folding and alert.state != "resolved":
+            extra = engine.new_agency_concerns(
+                facts, alert.evidence.get("agency_ids", []), alert.opened_at
+            )
+        event, sent = await _update(session, settings, rules, alert, finding, extra, now, silenced)
+        if event == "reopened":
+            stats.reopened += 1
+        elif event:
+            stats.updated += 1
+        stats.notifications += sent
+    return stats
+
+
+async def sweep_batch(
+    session: AsyncSession,
+    settings: Settings,
+    rules: RuleSet,
+    child_ids: Sequence[str],
+    now: datetime,
+    agencies: dict[str, str | None] | None = None,
+) -> SweepStats:
+    """Evaluate every rule for a batch of children and store the outcome."""
+    stats = SweepStats()
+    if not child_ids:
+        return stats
+    agencies = agencies if agencies is not None else await repo.agency_types(session)
+    facts = await repo.load_facts(session, child_ids, now, rules.max_window_days, agencies)
+    alerts: dict[str, list[Alert]] = defaultdict(list)
+    for a in await repo.alerts_of(session, child_ids):
+        alerts[a.child_id].append(a)
+    silences = await repo.active_silences(session, now)
+    for cid in child_ids:
+        f = facts[cid]
+        findings = engine.evaluate(rules, f, now)
+        stats.add(
+            await apply_findings(session, settings, rules, f, findings, alerts[cid], silences, now)
+        )
+    return stats
+
+
+# --- people acting on alerts -------------------------------------------------
+
+
+async def acknowledge(
+    session: AsyncSession, alert: Alert, user: Principal, now: datetime, version: int | None = None
+) -> Alert:
+    """open -> acknowledged; the first to acknowledge becomes the alert's lead."""
+    if version is not None and version != alert.version:
+        raise AlertConflict(alert.id)
+    if alert.state != "open":
+        raise TransitionError(f"alert is {alert.state}; only an open alert can be acknowledged")
+    await cas_update(
+        session,
+        alert,
+        state="acknowledged",
+        acknowledged_at=now,
+        acknowledged_by=user.id,
+        owner_id=alert.owner_id or user.id,
+        updated_at=now,
+        notes=[*alert.notes, _note(now, "acknowledged", "acknowledged", by=user.id)],
+    )
+    record(
+        session,
+        user,
+        AuditEntry(
+            action="alert.acknowledge",
+            purpose=PURPOSE,
+            object_type="alert",
+            object_id=alert.id,
+            detail={"version": alert.version},
+        ),
+    )
+    return alert
+
+
+async def resolve(
+    session: AsyncSession,
+    alert: Alert,
+    user: Principal,
+    reason: str,
+    now: datetime,
+    version: int | None = None,
+) -> Alert:
+    """open or acknowledged -> resolved, with the reason; new evidence re-opens it."""
+    if version is not None and version != alert.version:
+        raise AlertConflict(alert.id)
+    if alert.state == "resolved":
+        raise TransitionError("alert is already resolved")
+    await cas_update(
+        session,
+        alert,
+        state="resolved",
+        resolved_at=now,
+        resolved_by=user.id,
+        resolution_reason=reason,
+        updated_at=now,
+        notes=[*alert.notes, _note(now, "resolved", reason, by=user.id)],
+    )
+    record(
+        session,
+        user,
+        AuditEntry(
+            action="alert.resolve",
+            purpose=PURPOSE,
+            object_type="alert",
+            object_id=alert.id,
+            detail={"version": alert.version},
+        ),
+    )
+    return alert
+
+
+async def escalate_due(
+    session: AsyncSession, settings: Settings, rules: RuleSet, now: datetime, batch: int = 500
+) -> int:
+    """Notify the next level about open alerts nobody acknowledged in time."""
+    silences = await repo.active_silences(session, now)
+    escalated = 0
+    after = ""
+    while True:
+        page = list(
+            (
+                await session.scalars(
+                    select(Alert)
+                    .where(
+                        col(Alert.state) == "open",
+                        col(Alert.escalation_level) < rules.escalation.levels - 1,
+                        col(Alert.id) > after,
+                    )
+                    .order_by(col(Alert.id))
+                    .limit(batch)
+                )
+            ).all()
+        )
+        if not page:
+            return escalated
+        after = page[-1].id
+        for alert in page:
+            rule = rules.get(alert.rule_id)
+            if rule is None or rule.escalate_after_hours <= 0:
+                continue
+            since = alert.escalated_at or alert.opened_at
+            if now < since + timedelta(hours=rule.escalate_after_hours):
+                continue
+            if repo.silenced_by(silences, alert.child_id, alert.rule_id):
+                continue
+            level = alert.escalation_level + 1
+            await cas_update(
+                session,
+                alert,
+                escalation_level=level,
+                escalated_at=now,
+                notes=[
+                    *alert.notes,
+                    _note(now, "escalated", f"not acknowledged; escalated to level {level}"),
+                ],
+            )
+            sent = await queue(session, settings, alert, "escalated", level=level)
+            record(
+                session,
+                None,
+                AuditEntry(
+                    action="alert.escalate",
+                    purpose=PURPOSE,
+                    object_type="alert",
+                    object_id=alert.id,
+                    detail={"level": level, "notifications": sent},
+                ),
+            )
+            escalated += 1
+
+
+# --- silences ----------------------------------------------------------------
+
+
+async def add_silence(
+    session: AsyncSession,
+    user: Actor,
+    child_id: str | None,
+    rule_id: str | None,
+    reason: str,
+    expires_at: datetime,
+) -> AlertSilence:
+    silence = AlertSilence(
+        child_id=child_id, rule_id=rule_id, author_id=user.id, reason=reason, expires_at=expires_at
+    )
+    session.add(silence)
+    await session.flush()
+    record(
+        session,
+        user,
+        AuditEntry(
+            action="alert.silence",
+            purpose=PURPOSE,
+            object_type="alert_silence",
+            object_id=silence.id,
+            detail={"child_id": child_id, "rule": rule_id, "expires_at": expires_at.isoformat()},
+        ),
+    )
+    return silence
+
+
+async def lift_silence(
+    session: AsyncSession, user: Actor, silence: AlertSilence, now: datetime
+) -> AlertSilence:
+    silence.lifted_at = now
+    silence.lifted_by = user.id
+    await session.flush()
+    record(
+        session,
+        user,
+        AuditEntry(
+            action="alert.silence_lift",
+            purpose=PURPOSE,
+            object_type="alert_silence",
+            object_id=silence.id,
+        ),
+    )
+    return silence
+
+
+async def open_alerts_for_picture(session: AsyncSession, child_id: str) -> list[dict[str, Any]]:
+    """The picture's alert panel: this child's alerts that are not resolved."""
+    rows = (
+        await session.scalars(
+            select(Alert)
+            .where(col(Alert.child_id) == child_id, col(Alert.state) != "resolved")
+            .order_by(col(Alert.opened_at))
+        )
+    ).all()
+    return [
+        {
+            "id": a.id,
+            "rule": a.rule_id,
+            "severity": a.severity,
+            "state": a.state,
+            "text": a.text,
+            "opened_at": a.opened_at.isoformat(),
+            "evidence": a.evidence,
+        }
+        for a in rows
+    ]
