@@ -13,13 +13,14 @@ from aggregator import __version__
 from aggregator.audit.chain import seal_pending
 from aggregator.audit.routes import router as audit_router
 from aggregator.children.routes import router as children_router
+from aggregator.children.web import router as children_pages
 from aggregator.concerns.routes import router as concerns_router
 from aggregator.core.db import Database
 from aggregator.core.settings import Settings, get_settings
-from alerts import SchedulerRunner, load_rules
-from alerts import router as alerts_router
 from aggregator.web import add_error_pages, mount_static
 from aggregator.web import router as web_router
+from alerts import SchedulerRunner, load_rules
+from alerts import router as alerts_router
 
 log = logging.getLogger("aggregator")
 
@@ -71,6 +72,7 @@ def create_app(
     app.state.db = db
     app.include_router(concerns_router)
     app.include_router(children_router)
+    app.include_router(children_pages)
     app.include_router(audit_router)
     app.include_router(alerts_router)
     app.include_router(web_router)

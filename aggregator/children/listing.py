@@ -3,7 +3,7 @@
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Integer, case, func, select
+from sqlalchemy import ColumnElement, Integer, Select, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -15,6 +15,27 @@ from aggregator.concerns.models import ChildRecord, Concern
 Sort = Literal["agencies", "recent_concerns", "last_concern"]
 
 
+def _matching_children(
+    name: str | None, date_of_birth: str | None, postcode: str | None
+) -> Select[Any]:
+    """Children with any record matching every given search term (any agency's spelling)."""
+    stmt = select(col(ChildRecord.child_id)).where(col(ChildRecord.child_id).is_not(None))
+    for word in (name or "").split()[:4]:
+        pattern = f"%{word.lower()}%"
+        stmt = stmt.where(
+            or_(
+                func.lower(col(ChildRecord.given_name)).like(pattern),
+                func.lower(col(ChildRecord.family_name)).like(pattern),
+            )
+        )
+    if date_of_birth:
+        stmt = stmt.where(col(ChildRecord.date_of_birth).startswith(date_of_birth.strip()))
+    if postcode:
+        compact = postcode.replace(" ", "").upper()
+        stmt = stmt.where(func.replace(col(ChildRecord.postcode), " ", "").startswith(compact))
+    return stmt
+
+
 async def list_children(
     session: AsyncSession,
     *,
@@ -23,6 +44,9 @@ async def list_children(
     date_from: date | None = None,
     date_to: date | None = None,
     sort: Sort = "agencies",
+    name: str | None = None,
+    date_of_birth: str | None = None,
+    postcode: str | None = None,
     offset: int = 0,
     limit: int = 50,
     today: date | None = None,
@@ -42,6 +66,8 @@ async def list_children(
         .where(child_id.is_not(None))
         .group_by(child_id)
     )
+    if name or date_of_birth or postcode:
+        stmt = stmt.where(child_id.in_(_matching_children(name, date_of_birth, postcode)))
     if date_from:
         stmt = stmt.where(col(Concern.observed_at) >= date_from)
     if date_to:

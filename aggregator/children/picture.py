@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from aggregator.audit.service import Actor
 from aggregator.children import repository as repo
 from aggregator.children.graph import Neighbourhood, build_graph, household_of, to_json
 from aggregator.children.models import Child
@@ -113,7 +114,7 @@ async def _member_concerns(session: AsyncSession, child_ids: Sequence[str]) -> d
 
 
 async def load_neighbourhood(
-    session: AsyncSession, child: Child, viewer: Principal
+    session: AsyncSession, child: Child, viewer: Actor
 ) -> tuple[Neighbourhood, dict[str, SharingRecord]]:
     records = await repo.records_of(session, [child.id])
     record_ids = [r.id for r in records]
@@ -152,7 +153,7 @@ async def load_neighbourhood(
 
 
 async def build_picture(
-    session: AsyncSession, child: Child, requested_id: str, viewer: Principal
+    session: AsyncSession, child: Child, requested_id: str, viewer: Actor
 ) -> Picture:
     n, sharing = await load_neighbourhood(session, child, viewer)
     g = build_graph(n)

@@ -6,12 +6,12 @@ from fastapi import HTTPException, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.audit import AuditEntry, record
+from aggregator.audit.service import Actor
 from aggregator.children import repository as repo
 from aggregator.children.linking import merge_children
 from aggregator.children.models import Child, ReviewItem
 from aggregator.concerns.models import ChildRecord
 from aggregator.core.types import utcnow
-from aggregator.principals.models import Principal
 
 # Split records get a `different_children` ruling against the records that stay,
 # so no later bridge re-merges them; bounded to keep one request bounded.
@@ -35,7 +35,7 @@ async def _settle(session: AsyncSession, child: Child) -> None:
 
 
 async def merge_by_person(
-    session: AsyncSession, a: Child, b: Child, person: Principal, note: str | None, why: str
+    session: AsyncSession, a: Child, b: Child, person: Actor, note: str | None, why: str
 ) -> Child:
     """Merge two children on a person's word, overriding earlier contrary rulings."""
     left = await repo.record_ids_of(session, a.id)
@@ -57,7 +57,7 @@ async def merge_by_person(
 
 
 async def decide(
-    session: AsyncSession, item: ReviewItem, decision: str, note: str | None, person: Principal
+    session: AsyncSession, item: ReviewItem, decision: str, note: str | None, person: Actor
 ) -> Child:
     """Apply a person's ruling on a review item; returns the new record's child."""
     if item.state == "decided" and item.decision == decision:
@@ -105,7 +105,7 @@ async def split(
     session: AsyncSession,
     child: Child,
     record_ids: Sequence[str],
-    person: Principal,
+    person: Actor,
     note: str | None,
 ) -> Child:
     """Move the named records (and their concerns) to a new child."""

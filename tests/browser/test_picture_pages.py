@@ -1,0 +1,56 @@
+"""The children list, a child's full picture and the review queue, in Chromium."""
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.async_api import BrowserContext, expect
+
+from tests.browser.test_dashboard import sign_in
+
+pytestmark = pytest.mark.browser
+
+
+async def test_children_search_and_child_page_pictures(
+    context: BrowserContext, screenshots: Path
+) -> None:
+    page = await context.new_page()
+    await sign_in(page, "hub@demo.example")
+    await page.goto("/children")
+    await expect(page.get_by_role("heading", name="Children", exact=True)).to_be_visible()
+    await page.screenshot(path=screenshots / "children.png", full_page=True)
+    await page.get_by_label("Name").fill("Marchetti")
+    await page.get_by_role("button", name="Search").click()
+    await expect(page.get_by_role("status")).to_have_text("1 child found.")
+    await page.get_by_role("link", name=re.compile("Isla Marchetti")).click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Isla Marchetti")
+    timeline_marks = page.locator("#timeline-picture svg circle.mark")
+    await expect(timeline_marks).to_have_count(2)
+    network_nodes = page.locator("#network-picture svg g.node")
+    assert await network_nodes.count() >= 3  # the child and two agencies at least
+    box = await page.locator("#timeline-picture svg.timeline").bounding_box()
+    assert box is not None and box["width"] > 300 and box["height"] > 50
+    await expect(page.get_by_role("table").filter(has_text="What was seen")).to_contain_text(
+        "public task"
+    )
+    await page.screenshot(path=screenshots / "child-page.png", full_page=True)
+
+
+async def test_review_decision_merges_the_picture(
+    context: BrowserContext, screenshots: Path
+) -> None:
+    page = await context.new_page()
+    await sign_in(page, "lead@demo.example")
+    await page.goto("/review")
+    item = page.locator("article.review-item").filter(has_text="Hollingworth").first
+    await expect(item).to_be_visible()
+    await expect(item.locator("tr.differs").first).to_be_visible()
+    await expect(item.get_by_text("Why the matcher was unsure")).to_be_visible()
+    await page.screenshot(path=screenshots / "review-queue.png", full_page=True)
+    await item.get_by_label("Same child").check()
+    await item.get_by_label("Note").fill("Checked with the school: same Jack.")
+    await item.get_by_role("button", name="Record decision").click()
+    await expect(page.get_by_role("status").first).to_contain_text("same child")
+    await expect(page.locator("#timeline-picture svg circle.mark")).to_have_count(2)
+    assert "Hollingworth" in (await page.get_by_role("heading", level=1).inner_text())
+    await page.screenshot(path=screenshots / "child-page-merged.png", full_page=True)
