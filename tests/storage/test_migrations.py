@@ -18,3 +18,14 @@ async def test_migrated_schema_has_every_table_and_column(db: Database) -> None:
         assert table.name in found, f"{table.name} has no migration"
         missing = {c.name for c in table.columns} - found[table.name]
         assert not missing, f"{table.name} lacks columns {missing} in the migrations"
+
+
+def test_history_is_one_line() -> None:
+    """One head: every deployment applies the same migrations in the same order."""
+    from alembic.script import ScriptDirectory
+
+    from aggregator.core.migrate import alembic_config
+    from aggregator.core.settings import Settings
+
+    script = ScriptDirectory.from_config(alembic_config(Settings()))
+    assert len(script.get_heads()) == 1
