@@ -89,5 +89,7 @@ def _given_phonetics(given: str) -> frozenset[str]:
 
 @lru_cache(maxsize=65536)
 def _street_code(street: str) -> str:
-    """The street's first word, phonetically: "Onslow Street" and "Onslow Sreet" meet."""
-    return str(jellyfish.metaphone(street.split()[0]))
+    """Soundex of the street's first word, initials of the rest: "Onslow Street" and
+    "Onslow Sreet" meet, "12 Church Road" and "12 Church Lane" do not."""
+    words = street.split()
+    return jellyfish.soundex(words[0]) + "".join(word[0] for word in words[1:])
