@@ -256,6 +256,9 @@ class SchedulerRunner:
 
 async def run_forever(settings: Settings) -> int:
     """`aggregator scheduler`: only the jobs, until SIGTERM or SIGINT."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # APScheduler logs every run at INFO; warnings (a run skipped behind a slow one) stay.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     db = Database(settings)
     runner = SchedulerRunner(db, settings)
     stop = asyncio.Event()
