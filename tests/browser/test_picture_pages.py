@@ -40,7 +40,7 @@ async def test_review_decision_merges_the_picture(
     context: BrowserContext, screenshots: Path
 ) -> None:
     page = await context.new_page()
-    await sign_in(page, "lead@demo.example")
+    await sign_in(page, "hub@demo.example")  # the lead account is locked by the lock-out test
     await page.goto("/review")
     item = page.locator("article.review-item").filter(has_text="Hollingworth").first
     await expect(item).to_be_visible()
