@@ -97,7 +97,7 @@ async def decide_review_item(
     item_id: str, body: DecisionIn, user: HubUser, session: SessionDep
 ) -> DecisionOut:
     """Same child merges the two; different children keeps them apart for good."""
-    item = await session.get(ReviewItem, item_id)
+    item = await session.get(ReviewItem, item_id, with_for_update=True)
     if item is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such review item")
     child = await review.decide(session, item, body.decision, body.note, user)

@@ -204,7 +204,7 @@ async def review_decision(
         body = DecisionIn.model_validate({"decision": decision, "note": note or None})
     except ValidationError as exc:
         raise WebPageError(422, "Choose 'Same child' or 'Different children'.") from exc
-    item = await session.get(ReviewItem, item_id)
+    item = await session.get(ReviewItem, item_id, with_for_update=True)
     if item is None:
         raise WebPageError(
             404, "That review item no longer exists; it may have been decided already."

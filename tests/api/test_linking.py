@@ -398,3 +398,27 @@ async def test_old_child_id_after_merge_still_finds_the_picture(
     assert pic["child_id"] == await child_of(db, first)
     assert pic["requested_id"] == old
     assert DELETE is not None
+
+
+async def test_concurrent_decisions_on_one_item_end_consistent(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    import asyncio
+
+    school = await f.agency(db)
+    gp = await f.agency(db, "Riverside GP", "health")
+    hub = await f.person(db)
+    lead = await f.person(db, "lead@hub.example", "lead")
+    first = await submit(client, school, "J-1", **JACK_DOB)
+    second = await submit(client, gp, "J-2", **JACK_PC)
+    (item,) = (await client.get("/api/v1/review", headers=f.auth(hub))).json()
+    url = f"/api/v1/review/{item['id']}/decision"
+    a, b = await asyncio.gather(
+        client.post(url, json={"decision": "same_child"}, headers=f.auth(hub)),
+        client.post(url, json={"decision": "different_children"}, headers=f.auth(lead)),
+    )
+    assert {a.status_code, b.status_code} == {200}
+    decided = (await client.get(f"/api/v1/review/{item['id']}", headers=f.auth(hub))).json()
+    together = await child_of(db, first) == await child_of(db, second)
+    # whichever decision landed last is the one in force, and the children agree with it
+    assert together == (decided["decision"] == "same_child")
