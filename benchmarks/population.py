@@ -40,6 +40,7 @@ import json
 import random
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -220,7 +221,7 @@ def _year_shift(today: date) -> int:
 
 
 def synthetic_truth(
-    children: int, concerns: int, seed: int = 1, today: date | None = None
+    children: int, concerns: int, seed: int = 1, today: date | None = None, spare: int = 0
 ) -> Truth:
     """Exactly `children` children and `concerns` records, deterministic from the seed.
 
@@ -244,6 +245,9 @@ def synthetic_truth(
     ]
     child_of = dict(population.child_of)
     rng = random.Random(seed * 7919 + 1)
+    # The spare records come after the trim, so the children (and so every child
+    # id) do not depend on `spare`.
+    concerns += spare
     if len(records) > concerns:
         seen: set[str] = set()
         spare = []
@@ -474,9 +478,14 @@ async def create_principals(
 
 
 def plan_records(
-    truth: Truth, agencies: Sequence[AgencySpec], months: int
+    truth: Truth, agencies: Sequence[AgencySpec], months: int, target: int | None = None
 ) -> tuple[list[_Plan], int]:
-    """Agency, dates and stored fields of every record; returns (plans, refused)."""
+    """Agency, dates and stored fields of records; returns (plans, refused).
+
+    A record the API would refuse is skipped (and counted); a child left with no
+    record gets fresh ones from the record maker until one is accepted; surplus
+    records beyond `target` are dropped from children that keep another.
+    """
     rng = random.Random(truth.seed * 31 + 5)
     today = truth.today
     start = today - timedelta(days=round(months * 30.44))
@@ -485,13 +494,13 @@ def plan_records(
     now = datetime.now(UTC)
     plans: list[_Plan] = []
     refused = 0
-    for rec in truth.records:
+
+    def plan(rec: MatchRecord) -> _Plan | None:
         child = stored_child(rec)
         true_child = truth.by_id[truth.child_of[rec.id]]
         window = observation_window(child, true_child.date_of_birth, start, end) if child else None
         if child is None or window is None:
-            refused += 1
-            continue
+            return None
         lo, hi = window
         observed = lo + timedelta(days=rng.randint(0, (hi - lo).days))
         lag = rng.choices((0, 1, 2, 3, 7), (50, 30, 10, 6, 4))[0]
@@ -504,15 +513,43 @@ def plan_records(
             rng.randint(0, 59),
             tzinfo=UTC,
         ) + timedelta(days=lag)
-        plans.append(
-            _Plan(
-                rec.id,
-                child,
-                rng.choices(range(len(agencies)), weights)[0],
-                observed,
-                min(received, now),
-            )
+        return _Plan(
+            rec.id,
+            child,
+            rng.choices(range(len(agencies)), weights)[0],
+            observed,
+            min(received, now),
         )
+
+    for rec in truth.records:
+        made = plan(rec)
+        if made is None:
+            refused += 1
+        else:
+            plans.append(made)
+    covered: Counter[str] = Counter(truth.child_of[p.rid] for p in plans)
+    maker = _RecordMaker(rng)
+    for child in truth.children:
+        for attempt in range(50):
+            if covered[child.id]:
+                break
+            rid = f"u{child.id}-{attempt}"
+            truth.child_of[rid] = child.id
+            made = plan(maker.record(rid, child))
+            if made is not None:
+                plans.append(made)
+                covered[child.id] += 1
+    if target is not None and len(plans) > target:
+        surplus = len(plans) - target
+        keep: list[_Plan] = []
+        for p in reversed(plans):
+            cid = truth.child_of[p.rid]
+            if surplus and covered[cid] > 1:
+                covered[cid] -= 1
+                surplus -= 1
+            else:
+                keep.append(p)
+        plans = keep[::-1]
     return plans, refused
 
 
@@ -868,9 +905,10 @@ async def load_population(
     specs = agency_specs(agencies)
     tokens, ids, hub, lead = await create_principals(url, specs)
     t = phase("create and migrate", started)
-    truth = synthetic_truth(children, concerns, seed, today)
+    # A few records in a thousand are ones the API would refuse: make some spare.
+    truth = synthetic_truth(children, concerns, seed, today, spare=concerns // 400 + 10)
     t = phase("generate identities", t)
-    plans, refused = plan_records(truth, specs, months)
+    plans, refused = plan_records(truth, specs, months, target=concerns)
     _self_check(plans, truth)
     t = phase("plan records", t)
     counts = await bulk_insert(url, truth, plans, specs, [ids[s.name] for s in specs], log)
