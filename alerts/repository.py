@@ -9,8 +9,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from aggregator.children.models import Child, HouseholdKey
@@ -102,16 +103,12 @@ async def load_facts(
     concerns = await _concerns_of(session, ids, cutoff, agencies)
 
     hk_rows = (
-        (
-            await session.execute(
-                select(
-                    col(HouseholdKey.key), col(HouseholdKey.kind), col(HouseholdKey.child_record_id)
-                ).where(col(HouseholdKey.child_record_id).in_(list(record_child)))
-            )
-        ).all()
-        if record_child
-        else []
-    )
+        await session.execute(
+            select(col(HouseholdKey.key), col(HouseholdKey.kind), col(HouseholdKey.child_record_id))
+            .join(ChildRecord, col(ChildRecord.id) == col(HouseholdKey.child_record_id))
+            .where(col(ChildRecord.child_id).in_(ids))
+        )
+    ).all()
     keys_of: dict[str, set[str]] = defaultdict(set)
     adults: dict[str, list[AdultFact]] = defaultdict(list)
     for key, kind, rid in hk_rows:
@@ -121,7 +118,7 @@ async def load_facts(
             concern_id, agency_id, created = record_concern[rid]
             adults[cid].append(AdultFact(key, created, concern_id, agency_id))
 
-    members = await _members(session, {k for ks in keys_of.values() for k in ks})
+    members = await _members(session, ids)
     other_ids = {m for ms in members.values() for m in ms} - set(ids)
     other_concerns = await _concerns_of(session, list(other_ids), cutoff, agencies)
     all_concerns = {**other_concerns, **concerns}
@@ -194,21 +191,33 @@ async def _concerns_of(
     return out
 
 
-async def _members(session: AsyncSession, keys: set[str]) -> dict[str, set[str]]:
-    if not keys:
-        return {}
+async def _members(session: AsyncSession, child_ids: list[str]) -> dict[str, set[str]]:
+    """Children sharing a household key with these, by key; crowded keys left out in SQL."""
+    own = aliased(ChildRecord)
+    own_key = aliased(HouseholdKey)
+    mine = (
+        select(col(own_key.key))
+        .join(own, col(own.id) == col(own_key.child_record_id))
+        .where(col(own.child_id).in_(child_ids))
+        .distinct()
+        .cte("mine")
+    )
+    pairs = (
+        select(col(HouseholdKey.key).label("key"), col(ChildRecord.child_id).label("child_id"))
+        .join(ChildRecord, col(ChildRecord.id) == col(HouseholdKey.child_record_id))
+        .where(col(HouseholdKey.key).in_(select(mine.c.key)))
+        .where(col(ChildRecord.child_id).is_not(None))
+        .distinct()
+        .cte("pairs")
+    )
+    small = select(pairs.c.key).group_by(pairs.c.key).having(func.count() <= HOUSEHOLD_KEY_CAP)
     rows = (
-        await session.execute(
-            select(col(HouseholdKey.key), col(ChildRecord.child_id))
-            .join(ChildRecord, col(ChildRecord.id) == col(HouseholdKey.child_record_id))
-            .where(col(HouseholdKey.key).in_(list(keys)))
-        )
+        await session.execute(select(pairs.c.key, pairs.c.child_id).where(pairs.c.key.in_(small)))
     ).all()
     out: dict[str, set[str]] = defaultdict(set)
     for key, cid in rows:
-        if cid:
-            out[key].add(cid)
-    return {k: v for k, v in out.items() if len(v) <= HOUSEHOLD_KEY_CAP}
+        out[key].add(cid)
+    return out
 
 
 async def alerts_of(session: AsyncSession, child_ids: Sequence[str]) -> list[Alert]:
