@@ -10,6 +10,7 @@ from aggregator.concerns.models import (
     SharingRecord,
 )
 from aggregator.principals.models import ApiToken, Principal
+from aggregator.web.models import WebSession
 from alerts.models import (
     Alert,
     AlertJobState,
@@ -18,7 +19,6 @@ from alerts.models import (
     AlertSubscription,
     SchedulerLease,
 )
-from aggregator.web.models import WebSession
 
 __all__ = [
     "Alert",

@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     # committed event is sealed within seconds, so an old unsealed one was inserted.
     audit_unsealed_grace_seconds: float = 300.0
     page_size_max: int = Field(default=200, ge=1)
+    # Dashboard sign-in. A session ends after this long without a request, and in
+    # any case this long after sign-in, so a forgotten browser does not stay open.
+    session_idle_minutes: int = Field(default=30, ge=1)
+    session_absolute_hours: int = Field(default=10, ge=1)
+    # Failed passwords in a row that lock a person out, and for how long.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
     # Alerts (package `alerts`). `aggregator serve` runs the scheduler in-process
     # unless this is false; production runs it as `aggregator scheduler` instead.
     # Whatever the number of processes, a lease lets only one of them act.
@@ -52,13 +59,6 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     smtp_ssl: bool = False
     smtp_from: str = "alerts@aggregator.invalid"
-    # Dashboard sign-in. A session ends after this long without a request, and in
-    # any case this long after sign-in, so a forgotten browser does not stay open.
-    session_idle_minutes: int = Field(default=30, ge=1)
-    session_absolute_hours: int = Field(default=10, ge=1)
-    # Failed passwords in a row that lock a person out, and for how long.
-    login_max_failures: int = Field(default=5, ge=1)
-    login_lockout_minutes: int = Field(default=15, ge=1)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> "Settings":
