@@ -18,7 +18,7 @@ import socket
 import time
 from datetime import timedelta
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import case, delete, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -61,7 +61,17 @@ class Lease:
                             col(SchedulerLease.expires_at) < now,
                         ),
                     )
-                    .values(holder=self.holder, expires_at=now + self.ttl)
+                    .values(
+                        holder=self.holder,
+                        expires_at=now + self.ttl,
+                        acquired_at=case(
+                            (
+                                col(SchedulerLease.holder) == self.holder,
+                                col(SchedulerLease.acquired_at),
+                            ),
+                            else_=now,
+                        ),
+                    )
                 )
                 got = result.rowcount == 1  # type: ignore[attr-defined]
                 if not got and await session.get(SchedulerLease, self.name) is None:

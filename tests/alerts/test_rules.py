@@ -24,7 +24,9 @@ def _months_ago(months: int) -> str:
 
 async def infant_bruise(w: World, months: int = 3) -> str:
     c = await w.child()
-    await w.concern(c, "Health Visitors", "injury", days_ago(1), kind="health", dob=_months_ago(months))
+    await w.concern(
+        c, "Health Visitors", "injury", days_ago(1), kind="health", dob=_months_ago(months)
+    )
     return c
 
 
@@ -77,7 +79,15 @@ async def new_adult(w: World, first_has_adult: bool = False) -> str:
     c = await w.child()
     first_keys = (("adult", "adult:SM0|KL"),) if first_has_adult else ()
     await w.concern(c, "School", "neglect", days_ago(200), keys=first_keys)
-    await w.concern(c, "GP", "emotional", days_ago(150), kind="health", received=at(5), keys=(("adult", "adult:SM0|KL"),))
+    await w.concern(
+        c,
+        "GP",
+        "emotional",
+        days_ago(150),
+        kind="health",
+        received=at(5),
+        keys=(("adult", "adult:SM0|KL"),),
+    )
     return c
 
 
@@ -116,7 +126,15 @@ async def missing_and_exploitation(w: World) -> str:
 
 async def on_a_plan(w: World, status: str = "child_protection_plan") -> str:
     c = await w.child()
-    await w.concern(c, "Social Care", "other", days_ago(100), kind="childrens_social_care", status=status, received=at(100))
+    await w.concern(
+        c,
+        "Social Care",
+        "other",
+        days_ago(100),
+        kind="childrens_social_care",
+        status=status,
+        received=at(100),
+    )
     await w.concern(c, "School", "emotional", days_ago(1))
     return c
 
@@ -184,6 +202,13 @@ async def test_rule_9_folds_a_new_agency_into_the_open_alert(world: World) -> No
     await sweep(world.db)
     (before,) = await alerts(world.db, child)
     assert before.rule_id == "missing_exploitation"
+    # Near miss: another late report from the police, already on the alert.
+    await world.concern(
+        child, "Police", "neglect", days_ago(120), kind="police", received=NOW.replace(hour=13)
+    )
+    await sweep(world.db, NOW.replace(hour=13, minute=30))
+    (unchanged,) = await alerts(world.db, child)
+    assert unchanged.version == before.version
     # A school's late report of an old worry: in no rule's window, but a new agency.
     later = NOW.replace(hour=14)
     school = await world.concern(child, "School", "neglect", days_ago(120), received=later)
