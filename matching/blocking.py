@@ -25,7 +25,10 @@ def blocking_keys(record: ChildRecord) -> set[str]:
       changed surname (or given name), a move, swapped names and a day/month swap;
     - ``pc:<postcode>`` and ``ad:<house number>|<street>``: same home, whatever the
       names and dates say;
-    - ``nm:<metaphone(given)>|<metaphone(surname)>``: a missing or wrong date and a move.
+    - ``nm:<metaphone(given)>|<metaphone(surname)>``: a missing or wrong date and a move;
+    - ``dt:<date of birth, as in dob:>|<soundex(town)>``: both names changed or
+      mistyped (a new surname and a nickname), at the same town; blocks stay a few
+      records even at a million children.
 
     Given names contribute their British formal forms too, so "Alfie" and "Alfred" meet.
     """
@@ -55,6 +58,8 @@ def keys_for(f: Features) -> set[str]:
         names = givens.union(surnames, *(_given_codes(name) for name in f.middle))
         for code in names:
             keys.add(f"dob:{date}|{code}")
+        if f.town is not None:
+            keys.add(f"dt:{date}|{_town_code(f.town)}")
     if f.pc_unit is not None:
         keys.add("pc:" + f.pc_unit)
     if f.address_number is not None and f.address_street is not None:
@@ -63,6 +68,12 @@ def keys_for(f: Features) -> set[str]:
         for given in _given_phonetics(f.given):
             keys.add(f"nm:{given}|{f.family_phonetic}")
     return keys
+
+
+@lru_cache(maxsize=65536)
+def _town_code(town: str) -> str:
+    """Soundex of the whole town name: "Cremor Ne" and "Cremorne" meet."""
+    return str(jellyfish.soundex(town.replace(" ", "")))
 
 
 @lru_cache(maxsize=65536)
