@@ -72,9 +72,12 @@ class GivenNameComparison(Comparison):
         Level("middle_name", "matches a middle or other name", 0.01, 0.001),
         Level("initial", "initial only, agrees", 0.02, 0.003, u_household=0.1),
         Level("jaro_winkler_85", "similar spelling", 0.02, 0.02),
-        Level("different", "different", 0.016, 0.957),
+        Level("crossed", "one record's given name is the other's family name", 0.004, 0.0005),
+        Level("different", "different", 0.012, 0.9565),
     )
-    EXACT, SWAPPED, NICKNAME, JW92, PHONETIC, MIDDLE, INITIAL, JW85, DIFFERENT = range(9)
+    EXACT, SWAPPED, NICKNAME, JW92, PHONETIC, MIDDLE, INITIAL, JW85, CROSSED, DIFFERENT = (
+        range(10)
+    )
 
     def compare(self, a: Features, b: Features) -> int | None:
         x, y = a.given, b.given
@@ -97,7 +100,16 @@ class GivenNameComparison(Comparison):
             return self.MIDDLE
         if similarity >= 0.85:
             return self.JW85
+        if _crossed(x, b.family, b.family_parts) or _crossed(y, a.family, a.family_parts):
+            return self.CROSSED
         return self.DIFFERENT
+
+
+def _crossed(given: str, family: str | None, parts: tuple[str, ...]) -> bool:
+    """A given name written in the other record's family-name field (half a swap)."""
+    if family is None or len(given) < 3:
+        return False
+    return given == family or given in parts or _jw(given, family) >= 0.92
 
 
 class FamilyNameComparison(Comparison):
