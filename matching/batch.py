@@ -61,8 +61,8 @@ def score_candidates(
 ) -> list[tuple[str, str, float]]:
     """(id, id, probability) for every candidate pair: links and non-links alike."""
     model = model or MatchModel.default()
-    left_f = [Features(r) for r in records]
-    right_f = [Features(r) for r in right] if right is not None else None
+    left_f = [model.features(r) for r in records]
+    right_f = [model.features(r) for r in right] if right is not None else None
     other = right_f if right_f is not None else left_f
     weight = model.weight_features
     return [
@@ -87,8 +87,8 @@ def link(
 ) -> list[tuple[str, str, MatchScore]]:
     """Pairs (left id, right id, score) the model would link, strongest first."""
     model = model or MatchModel.default()
-    left_f = [Features(r) for r in left]
-    right_f = [Features(r) for r in right]
+    left_f = [model.features(r) for r in left]
+    right_f = [model.features(r) for r in right]
     found = []
     for i, j in candidate_pairs(left_f, right_f):
         w = model.weight_features(left_f[i], right_f[j])

@@ -86,6 +86,16 @@ class Features:
         self.town: str | None = _intern(town) if town else None
 
 
+def names_of(record: ChildRecord) -> tuple[str | None, str | None]:
+    """The normalised given and family name alone (as in :class:`Features`), cheaply."""
+    given_tokens = name_tokens(record.given_name)
+    family_tokens = _join_particles(name_tokens(record.family_name))
+    return (
+        _intern(given_tokens[0]) if given_tokens else None,
+        _intern("".join(family_tokens)) if family_tokens else None,
+    )
+
+
 def _phonetic(name: str | None) -> str | None:
     if not name:
         return None

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from matching.comparisons import Comparison, default_comparisons, same_place
-from matching.features import Features
+from matching.features import Features, names_of
 from matching.records import ChildRecord
 
 #: Probability that two records drawn at random are the same child. Fixed rather than
@@ -26,6 +26,8 @@ DEFAULT_REVIEW_THRESHOLD = 0.5
 SIBLING_PENALTY_BITS = -8.0
 #: Term frequencies are used once a table has seen this many records.
 MIN_TERM_FREQUENCY_RECORDS = 1000
+#: Date-of-birth levels that say "born at different times": siblings, not twins.
+_FAR_DATES = frozenset({"year_month", "year_within_one", "different"})
 
 
 class Decision(StrEnum):
@@ -113,8 +115,10 @@ class TermFrequencies:
             self._update(record, 1)
 
     def _update(self, record: ChildRecord | Features, delta: int) -> None:
-        f = record if isinstance(record, Features) else Features(record)
-        for name, value in (("given_name", f.given), ("family_name", f.family)):
+        given, family = (
+            (record.given, record.family) if isinstance(record, Features) else names_of(record)
+        )
+        for name, value in (("given_name", given), ("family_name", family)):
             if value is not None:
                 self.counts[name][value] += delta
                 self.totals[name] += delta
@@ -298,7 +302,7 @@ class MatchModel:
         """
         if len(records) < 2:
             return
-        feats = [Features(r) for r in records]
+        feats = [self.features(r) for r in records]
         rng = random.Random(seed)  # noqa: S311 - sampling, not secrecy
         n = len(feats)
         counts = [[0.0] * len(c.levels) for c in self.comparisons]
@@ -339,7 +343,7 @@ class MatchModel:
         :meth:`estimate_u`); ``prior_strength`` pseudo-pairs of the current m keep rare
         levels sensible on small data.
         """
-        feats = [Features(r) for r in records]
+        feats = [self.features(r) for r in records]
         sessions = (
             (lambda f: f.dob_digits, {"date_of_birth"}),
             (lambda f: f"{f.given}|{f.family}" if f.given and f.family else None,
@@ -364,6 +368,71 @@ class MatchModel:
                     fitted_m[i] = level.m
             self.m[c.field] = fitted_m
         self._refresh()
+        self._estimate_sibling_penalty(feats, max_pairs, seed)
+        self._refresh()
+
+    def _estimate_sibling_penalty(
+        self, feats: Sequence[Features], max_pairs: int, seed: int, strength: float = 20.0
+    ) -> None:
+        """Scale the sibling penalty by how many siblings the data shows.
+
+        Take pairs at one home with the same family name but different given names.
+        Siblings' birthdays are years apart (twins aside: ``Level.u_household`` of the
+        date levels, a fact about families, not about this data); records of one child
+        with a mistyped or replaced given name have birthdays that agree (``m`` just
+        fitted). The share ``s`` of such pairs that are one child follows from how
+        often their birthdays are far apart, and the penalty becomes
+        ``log2(s + (1 - s) * 2**SIBLING_PENALTY_BITS)``: the full penalty when they are
+        siblings, none when the data has no families (FEBRL). ``strength`` pseudo-pairs
+        of siblings keep the full penalty on data with few such pairs.
+        """
+        dob = next((c for c in self.comparisons if c.field == "date_of_birth"), None)
+        if dob is None or self._given < 0:
+            return
+        given = self.comparisons[self._given]
+        far = [i for i, lv in enumerate(dob.levels) if lv.name in _FAR_DATES]
+        sibling_far = sum(dob.levels[i].u_household or dob.levels[i].u for i in far)
+        match_far = sum(self.m[dob.field][i] for i in far)
+        if sibling_far - match_far < 0.2:
+            return
+        far_pairs = pairs = 0
+        for key in (lambda f: f.address, lambda f: f.pc_unit if f.pc_sector else None):
+            for i, j in self._blocked_pairs(feats, key, max_pairs, seed):
+                a, b = feats[i], feats[j]
+                if a.dob_digits is None or b.dob_digits is None or a.family != b.family:
+                    continue
+                if not same_place(a, b) or given.compare(a, b) != self._given_different:
+                    continue
+                pairs += 1
+                far_pairs += dob.compare(a, b) in far
+        share_far = (far_pairs + strength * sibling_far) / (pairs + strength)
+        same_child = min(max((sibling_far - share_far) / (sibling_far - match_far), 0.0), 1.0)
+        self.sibling_penalty = math.log2(
+            same_child + (1.0 - same_child) * 2.0**SIBLING_PENALTY_BITS
+        )
+
+    @staticmethod
+    def _blocked_pairs(
+        feats: Sequence[Features],
+        key: Callable[[Features], str | None],
+        max_pairs: int,
+        seed: int,
+    ) -> list[tuple[int, int]]:
+        blocks: dict[str, list[int]] = defaultdict(list)
+        for i, f in enumerate(feats):
+            k = key(f)
+            if k is not None:
+                blocks[k].append(i)
+        pairs = [
+            (ids[x], j)
+            for ids in blocks.values()
+            if 1 < len(ids) <= 200
+            for x in range(len(ids))
+            for j in ids[x + 1 :]
+        ]
+        if len(pairs) > max_pairs:
+            pairs = random.Random(seed).sample(pairs, max_pairs)  # noqa: S311 - sampling
+        return pairs
 
     def _estimate_u_household(
         self, feats: Sequence[Features], max_pairs: int, iterations: int, seed: int
@@ -376,7 +445,9 @@ class MatchModel:
         """
         patterns: Counter[tuple[tuple[int | None, ...], bool]] = Counter()
         for key in (
-            lambda f: f.pc_unit,
+            # only UK units make a home by themselves (see same_place); elsewhere the
+            # address key below finds every pair at one home
+            lambda f: f.pc_unit if f.pc_sector is not None else None,
             lambda f: f"{f.address_number}|{f.address_street}"
             if f.address_number and f.address_street
             else None,
@@ -430,20 +501,7 @@ class MatchModel:
         max_pairs: int,
         seed: int,
     ) -> Counter[tuple[tuple[int | None, ...], bool]]:
-        blocks: dict[str, list[int]] = defaultdict(list)
-        for i, f in enumerate(feats):
-            k = key(f)
-            if k is not None:
-                blocks[k].append(i)
-        pairs = [
-            (ids[x], j)
-            for ids in blocks.values()
-            if 1 < len(ids) <= 200
-            for x in range(len(ids))
-            for j in ids[x + 1 :]
-        ]
-        if len(pairs) > max_pairs:
-            pairs = random.Random(seed).sample(pairs, max_pairs)  # noqa: S311 - sampling
+        pairs = self._blocked_pairs(feats, key, max_pairs, seed)
         skip = [c.field in blocked for c in self.comparisons]
         patterns: Counter[tuple[tuple[int | None, ...], bool]] = Counter()
         for i, j in pairs:
@@ -503,6 +561,7 @@ class MatchModel:
             "m": self.m,
             "u": self.u,
             "u_household": self.u_household,
+            "sibling_penalty": self.sibling_penalty,
         }
 
     @classmethod
@@ -517,6 +576,7 @@ class MatchModel:
             for key, values in data.get(name, {}).items():
                 if key in table and len(values) == len(table[key]):
                     table[key] = [float(v) for v in values]
+        model.sibling_penalty = float(data.get("sibling_penalty", SIBLING_PENALTY_BITS))
         model._refresh()
         return model
 
