@@ -17,8 +17,16 @@ from matching.records import ChildRecord
 #: Probability that two records drawn at random are the same child. Fixed rather than
 #: estimated so that thresholds mean the same thing from the first record onwards.
 DEFAULT_PRIOR = 1e-4
-#: Chosen on the synthetic population and FEBRL benchmarks (benchmarks/linkage.py).
-DEFAULT_LINK_THRESHOLD = 0.99
+#: A wrong link is as harmful as a missed one, so the link threshold is the one that
+#: makes the fewest of both together (wrong + missed links) where the service works:
+#: one new record against an index of 1,000,000 synthetic records (matching.synthetic,
+#: which has twins, siblings and the truth), thresholds 0.5-0.995 tried, 0.8 best
+#: (72 errors in 4,000 queries; 0.99 made 201, mostly missed links). On smaller data
+#: chance agreements are rarer and the best threshold is lower, so 0.8 errs towards
+#: not linking there. Reproduce with ``benchmarks/linkage.py`` (``threshold_sweep``).
+#: FEBRL played no part in the choice.
+DEFAULT_LINK_THRESHOLD = 0.8
+#: Below the link threshold and at least even odds: a person decides.
 DEFAULT_REVIEW_THRESHOLD = 0.5
 #: Added when two records of one family (same home, or same surname) give different
 #: given names: the pattern of siblings and twins, far commoner than independent

@@ -32,6 +32,8 @@ def test_plausible_variants_share_a_key() -> None:
         ChildRecord("d", None, None, (), None, postcode="ls62ab"),
         ChildRecord("e", "Alfie", "Smith", (), None, postcode=None, address_line1="12 Hyde Park Road"),
         ChildRecord("f", "Alfie", "Smithe", (), "2019-03-08"),
+        # both names changed (adopted, known by another name), same birthday and town
+        ChildRecord("g", "Bobby", "Jones", (), "2019-07-03", town="leeds"),
     ]
     for variant in variants:
         assert blocking_keys(ALFIE) & blocking_keys(variant), variant
