@@ -92,14 +92,18 @@ class AlertJobs:
             return (inc.watermark if inc else None), (full.finished_at if full else None)
 
     async def _batch(
-        self, ids: list[str], now: datetime, agencies: dict[str, str | None]
+        self,
+        ids: list[str],
+        now: datetime,
+        agencies: dict[str, str | None],
+        households: dict[str, set[str]] | None,
     ) -> SweepStats:
         for attempt in range(3):
             try:
                 async with self.db.session() as session:
                     await self._fence(session)
                     return await service.sweep_batch(
-                        session, self.settings, self.rules, ids, now, agencies
+                        session, self.settings, self.rules, ids, now, agencies, households
                     )
             except (AlertConflict, IntegrityError):
                 # Someone acknowledged or resolved an alert meanwhile: re-read, redo.
@@ -121,6 +125,7 @@ class AlertJobs:
             since = mark - timedelta(seconds=self.settings.sweep_overlap_seconds)
         async with self.db.session() as session:
             agencies = await repo.agency_types(session)
+            households = await repo.household_map(session) if full else None
         after = ""
         while True:
             async with self.db.session() as session:
@@ -130,7 +135,7 @@ class AlertJobs:
                 break
             after = page[-1]
             ids = page + sorted(extra - set(page))
-            stats.add(await self._batch(ids, started, agencies))
+            stats.add(await self._batch(ids, started, agencies, households))
         async with self.db.session() as session:
             await self._fence(session)
             for name in (INCREMENTAL, FULL) if full else (INCREMENTAL,):

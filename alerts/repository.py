@@ -75,8 +75,13 @@ async def load_facts(
     now: datetime,
     lookback_days: int,
     agencies: dict[str, str | None],
+    households: dict[str, set[str]] | None = None,
 ) -> dict[str, ChildFacts]:
-    """Facts of each child in one batch: concerns within the lookback and the household."""
+    """Facts of each child in one batch: concerns within the lookback and the household.
+
+    `households` (from `household_map`) saves a full sweep from looking members up
+    batch by batch; without it they are looked up for this batch only.
+    """
     if not child_ids:
         return {}
     ids = list(child_ids)
@@ -118,7 +123,7 @@ async def load_facts(
             concern_id, agency_id, created = record_concern[rid]
             adults[cid].append(AdultFact(key, created, concern_id, agency_id))
 
-    members = await _members(session, ids)
+    members = households if households is not None else await _members(session, ids)
     other_ids = {m for ms in members.values() for m in ms} - set(ids)
     other_concerns = await _concerns_of(session, list(other_ids), cutoff, agencies)
     all_concerns = {**other_concerns, **concerns}
@@ -217,6 +222,30 @@ async def _members(session: AsyncSession, child_ids: list[str]) -> dict[str, set
     out: dict[str, set[str]] = defaultdict(set)
     for key, cid in rows:
         out[key].add(cid)
+    return out
+
+
+async def household_map(session: AsyncSession) -> dict[str, set[str]]:
+    """Every household key shared by 2 to HOUSEHOLD_KEY_CAP children, with those children.
+
+    One pass over the keys for a full sweep, instead of a lookup per batch.
+    """
+    shared = (
+        select(col(HouseholdKey.key))
+        .join(ChildRecord, col(ChildRecord.id) == col(HouseholdKey.child_record_id))
+        .group_by(col(HouseholdKey.key))
+        .having(func.count(col(ChildRecord.child_id).distinct()).between(2, HOUSEHOLD_KEY_CAP))
+    )
+    rows = await session.execute(
+        select(col(HouseholdKey.key), col(ChildRecord.child_id))
+        .join(ChildRecord, col(ChildRecord.id) == col(HouseholdKey.child_record_id))
+        .where(col(HouseholdKey.key).in_(shared))
+        .distinct()
+    )
+    out: dict[str, set[str]] = defaultdict(set)
+    for key, cid in rows.all():
+        if cid:
+            out[key].add(cid)
     return out
 
 

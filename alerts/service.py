@@ -322,13 +322,16 @@ async def sweep_batch(
     child_ids: Sequence[str],
     now: datetime,
     agencies: dict[str, str | None] | None = None,
+    households: dict[str, set[str]] | None = None,
 ) -> SweepStats:
     """Evaluate every rule for a batch of children and store the outcome."""
     stats = SweepStats()
     if not child_ids:
         return stats
     agencies = agencies if agencies is not None else await repo.agency_types(session)
-    facts = await repo.load_facts(session, child_ids, now, rules.max_window_days, agencies)
+    facts = await repo.load_facts(
+        session, child_ids, now, rules.max_window_days, agencies, households
+    )
     alerts: dict[str, list[Alert]] = defaultdict(list)
     for a in await repo.alerts_of(session, child_ids):
         alerts[a.child_id].append(a)
