@@ -32,6 +32,8 @@ from matching import ChildRecord, MatchModel, OnlineIndex, score_candidates
 from matching.synthetic import generate_population
 
 Pair = tuple[str, str]
+#: Link thresholds tried in the online run's sweep of wrong + missed links.
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995)
 
 
 # -- data ------------------------------------------------------------------------------
@@ -250,6 +252,7 @@ def run_online(n_records: int, n_queries: int, seed: int = 11) -> dict[str, Any]
     candidates = []
     indexed_children = {population.child_of[r.id] for r in indexed}
     linkable = correct = wrong = 0
+    tops: list[tuple[float, bool]] = []
     for record in queries:
         t = time.perf_counter()
         results = index.query(record, limit=10)
@@ -257,6 +260,8 @@ def run_online(n_records: int, n_queries: int, seed: int = 11) -> dict[str, Any]
         candidates.append(len(index.candidates(record)))
         truth = population.child_of[record.id]
         linkable += truth in indexed_children
+        if results:
+            tops.append((results[0][1].probability, population.child_of[results[0][0]] == truth))
         if results and index.model.decide(results[0][1]) == "link":
             if population.child_of[results[0][0]] == truth:
                 correct += 1
@@ -264,6 +269,12 @@ def run_online(n_records: int, n_queries: int, seed: int = 11) -> dict[str, Any]
                 wrong += 1
     latencies.sort()
     gc.unfreeze()
+    # Wrong + missed links had the link threshold been t: how the default was chosen
+    # (equal harm; see DEFAULT_LINK_THRESHOLD in matching/model.py).
+    sweep = {}
+    for t in THRESHOLDS:
+        right = sum(1 for p, ok in tops if p >= t and ok)
+        sweep[str(t)] = sum(1 for p, ok in tops if p >= t and not ok) + linkable - right
     return {
         "library": "matching", "dataset": f"synthetic-online-{len(indexed)}",
         "records": len(indexed), "queries": n_queries,
@@ -274,6 +285,7 @@ def run_online(n_records: int, n_queries: int, seed: int = 11) -> dict[str, Any]
         "index_mb": round(memory / 2**20), "build_seconds": round(build, 1),
         "linked_to_true_child": round(correct / max(linkable, 1), 4),
         "linked_to_wrong_child": round(wrong / n_queries, 4),
+        "threshold_sweep": sweep,
     }
 
 
@@ -302,6 +314,7 @@ def main() -> None:
     parser.add_argument("--skip-splink", action="store_true")
     parser.add_argument("--skip-online", action="store_true")
     parser.add_argument("--online-records", type=int, default=None)
+    parser.add_argument("--online-queries", type=int, default=None)
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
     rows = []
@@ -318,7 +331,7 @@ def main() -> None:
         _print_table(rows)
     if not args.skip_online:
         n = args.online_records or (100_000 if args.quick else 1_000_000)
-        online = run_online(n, 500 if args.quick else 2000)
+        online = run_online(n, args.online_queries or (500 if args.quick else 2000))
         print(json.dumps(online) if args.json else "\nonline: " + json.dumps(online))
 
 
