@@ -123,7 +123,11 @@ async def load_facts(
             concern_id, agency_id, created = record_concern[rid]
             adults[cid].append(AdultFact(key, created, concern_id, agency_id))
 
-    members = households if households is not None else await _members(session, ids)
+    if households is None:
+        members = await _members(session, ids)
+    else:
+        mine = {k for ks in keys_of.values() for k in ks}
+        members = {k: households[k] for k in mine if k in households}
     other_ids = {m for ms in members.values() for m in ms} - set(ids)
     other_concerns = await _concerns_of(session, list(other_ids), cutoff, agencies)
     all_concerns = {**other_concerns, **concerns}
