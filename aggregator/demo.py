@@ -6,10 +6,9 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from aggregator.children.linking import link_record
+from aggregator.children.linking import submit_linked
 from aggregator.concerns.models import Concern
 from aggregator.concerns.schemas import ConcernSubmission
-from aggregator.concerns.service import submit
 from aggregator.concerns.vocab import AgencyType, Role
 from aggregator.core.db import Database
 from aggregator.principals.models import Principal
@@ -93,9 +92,7 @@ async def _seed_concerns(db: Database, n_children: int) -> int:
         async with db.session() as session:
             for item in planned[start : start + 100]:
                 agency = agencies[item.agency_type.value]
-                stored = await submit(session, agency, ConcernSubmission.model_validate(item.body))
-                if stored.record is not None:
-                    await link_record(session, stored.record, stored.related, agency)
+                await submit_linked(session, agency, ConcernSubmission.model_validate(item.body))
     return len(planned)
 
 

@@ -44,9 +44,17 @@ def address_key(record: ChildRecord) -> tuple[str, str] | None:
     return f"addr:{parts[0]}|{tokens[0]}|{street}", label
 
 
-def adult_key(person: RelatedPerson) -> tuple[str, str] | None:
-    """Sound-alike key of a parent or carer, so 'Kayleigh' and 'Kayley Smith' meet."""
+def adult_key(person: RelatedPerson, record: ChildRecord) -> tuple[str, str] | None:
+    """Sound-alike key of a parent or carer, so 'Kayleigh' and 'Kayley Smith' meet.
+
+    Scoped to the postcode district the child was recorded in: across a city,
+    "Sarah Smith" is many different mothers, and one key would join strangers'
+    families into one household.
+    """
     if person.relationship not in HOUSEHOLD_RELATIONSHIPS:
+        return None
+    parts = split_postcode(record.postcode)
+    if parts is None or parts[2] is None:
         return None
     if not (person.given_name and person.family_name):
         return None
@@ -54,4 +62,4 @@ def adult_key(person: RelatedPerson) -> tuple[str, str] | None:
     family = jellyfish.metaphone(ascii_lower(person.family_name).replace("-", " ").split()[-1])
     if not (given and family):
         return None
-    return f"adult:{family}|{given}", f"{person.given_name} {person.family_name}"
+    return f"adult:{parts[2]}|{family}|{given}", f"{person.given_name} {person.family_name}"

@@ -17,9 +17,14 @@ from aggregator.children import repository as repo
 from aggregator.children.identity import address_key, adult_key, to_match_record
 from aggregator.children.models import BlockingKey, Child, HouseholdKey, ReviewItem
 from aggregator.concerns.models import ChildRecord, RelatedPerson
+from aggregator.concerns.schemas import ConcernSubmission
+from aggregator.concerns.service import Stored, submit
 from aggregator.core.rows import insert_all
 from aggregator.core.types import utcnow
+from aggregator.principals.models import Principal
+from matching import ChildRecord as MatchRecord
 from matching import Decision, MatchModel, MatchScore, blocking_keys
+from matching.model import probability_from_bits
 
 # At most this many possible matches are queued for review for one record.
 MAX_REVIEW_ITEMS = 3
@@ -32,18 +37,20 @@ def model() -> MatchModel:
 
 
 @dataclass
+class _Best:
+    record: MatchRecord
+    score: MatchScore
+
+
+@dataclass
 class LinkResult:
     outcome: str  # linked | new | review | merged
     child_id: str
     probability: float | None = None
     merged: list[str] = field(default_factory=list)
     review_items: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Best:
-    record: ChildRecord
-    score: MatchScore
+    pending_reviews: list[_Best] = field(default_factory=list)
+    candidates: int = 0
 
 
 def contributions_json(score: MatchScore) -> list[dict[str, object]]:
@@ -83,7 +90,7 @@ async def index_record(
             key=addr[0][:120], child_record_id=rec.id, kind="address", label=addr[1][:300]
         )
     for person in related:
-        adult = adult_key(person)
+        adult = adult_key(person, rec)
         if adult and adult[0] not in household:
             household[adult[0]] = HouseholdKey(
                 key=adult[0][:120], child_record_id=rec.id, kind="adult", label=adult[1][:300]
@@ -101,9 +108,7 @@ async def may_merge_automatically(
     and so does clear evidence against between the two records the bridge matched
     (so one record cannot chain two strangers together).
     """
-    if model().decide(model().score(to_match_record(a.record), to_match_record(b.record))) == (
-        Decision.NO_MATCH
-    ):
+    if model().decide(model().score(a.record, b.record)) == Decision.NO_MATCH:
         return False
     left = await repo.record_ids_of(session, child_a)
     right = await repo.record_ids_of(session, child_b)
@@ -142,19 +147,26 @@ async def merge_children(
     )
 
 
-async def link_record(
-    session: AsyncSession, rec: ChildRecord, related: list[RelatedPerson], actor: Actor
-) -> LinkResult:
-    """Attach a just-stored record to a child and record how (for the hub only)."""
-    keys = await index_record(session, rec, related)
+async def resolve_record(session: AsyncSession, rec: ChildRecord, actor: Actor) -> LinkResult:
+    """Decide which child a record (not yet inserted) is about, before it is stored.
+
+    Sets `rec.child_id` and how it was decided, so the record is written once with
+    its link. Candidates are ranked on the fast weight; only each child's best
+    candidate is scored in full (with its explanation).
+    """
+    keys = sorted(blocking_keys(to_match_record(rec)))
     await repo.lock_keys(session, keys)
-    mine = to_match_record(rec)
-    best: dict[str, _Best] = {}
-    for cand in await repo.candidate_records(session, keys, exclude=rec.id):
-        score = model().score(mine, to_match_record(cand))
-        child_id = cand.child_id or ""
-        if child_id not in best or score.weight > best[child_id].score.weight:
-            best[child_id] = _Best(cand, score)
+    mine = model().features(to_match_record(rec))
+    fast: dict[str, tuple[float, MatchRecord]] = {}
+    for child_id, cand in await repo.candidate_records(session, keys, exclude=rec.id):
+        weight = model().weight_features(mine, model().features(cand))
+        if child_id not in fast or weight > fast[child_id][0]:
+            fast[child_id] = (weight, cand)
+    best = {
+        child_id: _Best(cand, model().score_features(mine, model().features(cand)))
+        for child_id, (weight, cand) in fast.items()
+        if model().decide(probability_from_bits(weight)) != Decision.NO_MATCH
+    }
     ranked = sorted(best.items(), key=lambda kv: kv[1].score.weight, reverse=True)
     sure = [(c, b) for c, b in ranked if model().decide(b.score) == Decision.LINK]
     maybe = [(c, b) for c, b in ranked if model().decide(b.score) == Decision.REVIEW]
@@ -195,16 +207,28 @@ async def link_record(
                 maybe.insert(0, (other_id, other_best))
         result.child_id = target.id
         result.outcome = "merged" if result.merged else "linked"
-    items = [_review_item(rec, candidate) for _, candidate in maybe[:MAX_REVIEW_ITEMS]]
-    await insert_all(session, items)
-    result.review_items = [item.id for item in items]
+        await repo.touch(session, [target.id])
+    result.pending_reviews = [cand for _, cand in maybe[:MAX_REVIEW_ITEMS]]
     if result.probability is None and maybe:
         result.probability = maybe[0][1].score.probability
+    result.candidates = len(fast)
     rec.child_id, rec.link_outcome = result.child_id, result.outcome
     rec.link_probability = result.probability
-    await repo.set_link(session, rec.id, result.child_id, result.outcome, result.probability)
-    if result.outcome in ("linked", "merged"):
-        await repo.touch(session, [result.child_id])
+    return result
+
+
+async def finish_record(
+    session: AsyncSession,
+    rec: ChildRecord,
+    related: list[RelatedPerson],
+    result: LinkResult,
+    actor: Actor,
+) -> None:
+    """After the record is stored: its keys, its review items, and the audit event."""
+    await index_record(session, rec, related)
+    items = [_review_item(rec, candidate) for candidate in result.pending_reviews]
+    await insert_all(session, items)
+    result.review_items = [item.id for item in items]
     record(
         session,
         actor,
@@ -219,8 +243,21 @@ async def link_record(
                 "probability": round(result.probability, 4) if result.probability else None,
                 "merged": result.merged,
                 "review_items": result.review_items,
-                "candidates": len(best),
+                "candidates": result.candidates,
             },
         ),
     )
-    return result
+
+
+async def submit_linked(
+    session: AsyncSession, agency: Principal, body: ConcernSubmission
+) -> Stored:
+    """Store a concern and link its child in one transaction (the intake path)."""
+
+    async def resolve(rec: ChildRecord) -> LinkResult:
+        return await resolve_record(session, rec, agency)
+
+    stored = await submit(session, agency, body, before_insert=resolve)
+    if stored.record is not None and isinstance(stored.link, LinkResult):
+        await finish_record(session, stored.record, stored.related, stored.link, agency)
+    return stored

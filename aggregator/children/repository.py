@@ -3,17 +3,22 @@
 import zlib
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import and_, delete, or_, select, text, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from aggregator.children.models import BlockingKey, Child, HouseholdKey, PairDecision, ReviewItem
 from aggregator.concerns.models import ChildRecord, Concern, RelatedPerson
 from aggregator.core.types import utcnow
+from matching import ChildRecord as MatchRecord
 
 # A key shared by more records than this says little (a common name in a big
 # city); capping keeps a submission's work bounded whatever the data.
 CANDIDATE_CAP = 400
+# Keys shared by more records than this are skipped when fetching candidates.
+MAX_BLOCK = 300
+# A household key shared by more children than this joins strangers, not siblings.
+HOUSEHOLD_MAX_CHILDREN = 8
 
 
 async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> None:
@@ -34,25 +39,68 @@ async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> None:
 
 async def candidate_records(
     session: AsyncSession, keys: Sequence[str], exclude: str
-) -> list[ChildRecord]:
+) -> list[tuple[str, MatchRecord]]:
+    """(child id, record) of every record sharing an uncrowded blocking key.
+
+    A key shared by more than MAX_BLOCK records ("George Smith", a big estate's
+    postcode) says little and would crowd out the keys that do; it is skipped, as
+    Splink-style blocking does, so one submission's work stays bounded.
+    """
     if not keys:
         return []
+    uncrowded = (
+        select(col(BlockingKey.key))
+        .where(col(BlockingKey.key).in_(list(keys)))
+        .group_by(col(BlockingKey.key))
+        .having(func.count() <= MAX_BLOCK)
+    )
     ids = (
         select(col(BlockingKey.child_record_id))
-        .where(col(BlockingKey.key).in_(list(keys)))
+        .where(col(BlockingKey.key).in_(uncrowded.scalar_subquery()))
         .where(col(BlockingKey.child_record_id) != exclude)
         .distinct()
         .limit(CANDIDATE_CAP)
     )
-    return list(
-        (
-            await session.scalars(
-                select(ChildRecord)
-                .where(col(ChildRecord.id).in_(ids.scalar_subquery()))
-                .where(col(ChildRecord.child_id).is_not(None))
+    r = ChildRecord
+    rows = (
+        await session.execute(
+            select(
+                col(r.id),
+                col(r.child_id),
+                col(r.given_name),
+                col(r.family_name),
+                col(r.other_names),
+                col(r.date_of_birth),
+                col(r.sex),
+                col(r.nhs_number),
+                col(r.upn),
+                col(r.postcode),
+                col(r.address_line1),
+                col(r.town),
             )
-        ).all()
-    )
+            .where(col(r.id).in_(ids.scalar_subquery()))
+            .where(col(r.child_id).is_not(None))
+        )
+    ).all()
+    return [
+        (
+            row.child_id,
+            MatchRecord(
+                id=row.id,
+                given_name=row.given_name,
+                family_name=row.family_name,
+                other_names=tuple(row.other_names or ()),
+                date_of_birth=row.date_of_birth,
+                sex=row.sex,
+                nhs_number=row.nhs_number,
+                upn=row.upn,
+                postcode=row.postcode,
+                address_line1=row.address_line1,
+                town=row.town,
+            ),
+        )
+        for row in rows
+    ]
 
 
 async def records_of(session: AsyncSession, child_ids: Sequence[str]) -> list[ChildRecord]:
@@ -228,13 +276,25 @@ async def household_keys_of(session: AsyncSession, record_ids: Sequence[str]) ->
 async def records_sharing(
     session: AsyncSession, keys: Sequence[str], exclude_child: str, limit: int = 200
 ) -> list[tuple[HouseholdKey, ChildRecord]]:
+    """Other children's records sharing an address or adult key with this child.
+
+    A key shared by more than HOUSEHOLD_MAX_CHILDREN children is no household (a
+    block of flats with one line1, a very common name): it is left out.
+    """
     if not keys:
         return []
+    small = (
+        select(col(HouseholdKey.key))
+        .join(ChildRecord, col(ChildRecord.id) == col(HouseholdKey.child_record_id))
+        .where(col(HouseholdKey.key).in_(list(keys)))
+        .group_by(col(HouseholdKey.key))
+        .having(func.count(func.distinct(col(ChildRecord.child_id))) <= HOUSEHOLD_MAX_CHILDREN)
+    )
     rows = (
         await session.execute(
             select(HouseholdKey, ChildRecord)
             .join(ChildRecord, col(ChildRecord.id) == col(HouseholdKey.child_record_id))
-            .where(col(HouseholdKey.key).in_(list(keys)))
+            .where(col(HouseholdKey.key).in_(small.scalar_subquery()))
             .where(col(ChildRecord.child_id) != exclude_child)
             .limit(limit)
         )

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from aggregator.audit import AuditEntry, record
-from aggregator.children.linking import link_record
+from aggregator.children.linking import submit_linked
 from aggregator.concerns import repository, service
 from aggregator.concerns.schemas import (
     ConcernPage,
@@ -53,11 +53,9 @@ async def submit_concern(
     body: ConcernSubmission, agency: CurrentAgency, session: SessionDep, response: Response
 ) -> ConcernReceipt:
     """Share a concern. Retrying with the same `external_ref` and body is safe."""
-    stored = await service.submit(session, agency, body)
-    if stored.record is not None:
-        # Identity resolution happens in the same transaction; its outcome is for
-        # the hub and deliberately absent from the agency's receipt (golden rule 6).
-        await link_record(session, stored.record, stored.related, agency)
+    # Identity resolution happens in the same transaction; its outcome is for
+    # the hub and deliberately absent from the agency's receipt (golden rule 6).
+    stored = await submit_linked(session, agency, body)
     record(
         session,
         agency,

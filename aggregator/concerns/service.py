@@ -1,5 +1,6 @@
 """Storing a concern exactly once, and showing it to whoever may see it."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from fastapi import HTTPException, status
@@ -50,6 +51,10 @@ class Stored:
     created: bool
     record: ChildRecord | None = None
     related: list[RelatedPerson] = field(default_factory=list)
+    link: object = None  # what `before_insert` returned (identity resolution's result)
+
+
+BeforeInsert = Callable[[ChildRecord], Awaitable[object]]
 
 
 def _check_authority(agency: Principal, sub: ConcernSubmission) -> None:
@@ -83,7 +88,12 @@ def _same_or_conflict(existing: Concern | SharingDecision, digest: str, what: st
         )
 
 
-async def submit(session: AsyncSession, agency: Principal, sub: ConcernSubmission) -> Stored:
+async def submit(
+    session: AsyncSession,
+    agency: Principal,
+    sub: ConcernSubmission,
+    before_insert: BeforeInsert | None = None,
+) -> Stored:
     """Store a concern once: a retry with the same body returns the first one.
 
     The unique (agency, external_ref) constraint decides races between concurrent
@@ -155,10 +165,12 @@ async def submit(session: AsyncSession, agency: Principal, sub: ConcernSubmissio
         protect_reporter_identity=s.protect_reporter_identity,
         purpose=s.purpose.value,
     )
+    # Identity resolution runs here so the record is written once, with its child.
+    link = await before_insert(record) if before_insert else None
     await insert_all(session, [record])
     await insert_all(session, related)
     await insert_all(session, [sharing])
-    return Stored(concern, created=True, record=record, related=related)
+    return Stored(concern, created=True, record=record, related=related, link=link)
 
 
 def to_view(concern: Concern, parts: repository.ConcernParts, viewer: Principal) -> ConcernView:

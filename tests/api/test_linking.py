@@ -153,7 +153,13 @@ async def test_shared_adult_links_a_household_across_addresses(
 ) -> None:
     school = await f.agency(db)
     hub = await f.person(db)
-    a = child_body("A-1", given_name="Maisie", family_name="Hart", date_of_birth="2016-01-05")
+    a = child_body(
+        "A-1",
+        given_name="Maisie",
+        family_name="Hart",
+        date_of_birth="2016-01-05",
+        address={"postcode": "LS9 7AA"},
+    )
     a["related_people"] = [
         {"relationship": "mother", "given_name": "Kayleigh", "family_name": "Hart"}
     ]
