@@ -208,6 +208,13 @@ class MatchModel:
         self._given_different = (
             self.comparisons[self._given].level_index("different") if self._given >= 0 else -1
         )
+        #: given-name levels that, within one family, mean two different first names:
+        #: "different", and a family name in one given-name field ("crossed") whose
+        #: given name differs, as when one twin's record has the names swapped
+        given_levels = self.comparisons[self._given].levels if self._given >= 0 else ()
+        self._given_unlike = frozenset(
+            i for i, lv in enumerate(given_levels) if lv.name in ("different", "crossed")
+        )
 
     def features(self, record: ChildRecord) -> Features:
         """Normalised forms of a record, cached by id (recomputed if the record changed)."""
@@ -242,7 +249,7 @@ class MatchModel:
             level = c.compare(a, b)
             if level is not None:
                 total += self._field_bits(i, level, a, household)
-                if i == self._given and level == self._given_different and _kin(a, b, household):
+                if i == self._given and level in self._given_unlike and _kin(a, b, household):
                     total += self.sibling_penalty
         return total
 
@@ -264,7 +271,7 @@ class MatchModel:
             elif level == self._tf_index[i] and bits != self._bits[i][level]:
                 label += " (rare name)" if bits > self._bits[i][level] else " (common name)"
             contributions.append(Contribution(c.field, lv.name, label, bits, c.title))
-            if i == self._given and level == self._given_different and _kin(a, b, household):
+            if i == self._given and level in self._given_unlike and _kin(a, b, household):
                 total += self.sibling_penalty
                 contributions.append(
                     Contribution(
@@ -409,7 +416,7 @@ class MatchModel:
                 a, b = feats[i], feats[j]
                 if a.dob_digits is None or b.dob_digits is None or a.family != b.family:
                     continue
-                if not same_place(a, b) or given.compare(a, b) != self._given_different:
+                if not same_place(a, b) or given.compare(a, b) not in self._given_unlike:
                     continue
                 pairs += 1
                 far_pairs += dob.compare(a, b) in far

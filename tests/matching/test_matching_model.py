@@ -113,7 +113,9 @@ def test_twins_and_siblings_do_not_link() -> None:
     twin = _with(ALFIE, id="t", given_name="Oscar")
     opposite_sex_twin = _with(ALFIE, id="u", given_name="Amelia", sex="female")
     sibling = _with(ALFIE, id="s", given_name="Harry", date_of_birth="2016-11-02")
-    for other in (twin, opposite_sex_twin, sibling):
+    # one twin's record with given and family names swapped: "Smith Oscar"
+    swapped_twin = _with(ALFIE, id="w", given_name="Smith", family_name="Oscar")
+    for other in (twin, opposite_sex_twin, sibling, swapped_twin):
         assert MODEL.decide(MODEL.score(ALFIE, other)) != Decision.LINK
     assert MODEL.decide(MODEL.score(ALFIE, sibling)) == Decision.NO_MATCH
 
