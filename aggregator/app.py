@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from aggregator import __version__
 from aggregator.audit.chain import seal_pending
 from aggregator.audit.routes import router as audit_router
+from aggregator.children import model_store
 from aggregator.children.routes import router as children_router
 from aggregator.children.web import router as children_pages
 from aggregator.concerns.routes import router as concerns_router
@@ -35,6 +36,18 @@ async def _seal_forever(db: Database) -> None:
         await asyncio.sleep(db.settings.audit_seal_interval_seconds)
 
 
+async def _follow_match_model(db: Database) -> None:
+    """Every process decides with the same model: the newest one in the database."""
+    while True:
+        try:
+            async with db.session() as session:
+                if await model_store.refresh(session):
+                    log.info("match model version %s in force", model_store.current_version())
+        except Exception:  # keep the current model through a transient error
+            log.exception("could not check for a newer match model; will retry")
+        await asyncio.sleep(db.settings.match_model_refresh_seconds)
+
+
 def create_app(
     settings: Settings | None = None, *, db: Database | None = None, background: bool = True
 ) -> FastAPI:
@@ -45,7 +58,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(_seal_forever(db))] if background else []
+        tasks = (
+            [asyncio.create_task(_seal_forever(db)), asyncio.create_task(_follow_match_model(db))]
+            if background
+            else []
+        )
         alert_scheduler = SchedulerRunner(db, settings, rules)
         if background and settings.run_scheduler:
             alert_scheduler.start()

@@ -148,6 +148,24 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     return _run(_with_db(settings, work))
 
 
+def cmd_matching_train(args: argparse.Namespace, settings: Settings) -> int:
+    from aggregator.children.model_store import train
+
+    async def work(db: Database) -> int:
+        try:
+            version = await train(db, sample=args.sample, note=args.note)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(
+            f"match model version {version} stored; running services switch to it within "
+            f"{settings.match_model_refresh_seconds:.0f} s"
+        )
+        return 0
+
+    return _run(_with_db(settings, work))
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from aggregator.serve import serve
 
@@ -248,6 +266,16 @@ def build_parser() -> argparse.ArgumentParser:
     iss = tokens.add_parser("issue", help="issue a new token for a principal")
     iss.add_argument("principal", help="name or id")
     iss.set_defaults(func=cmd_tokens_issue)
+
+    matching = sub.add_parser("matching", help="the record-matching model").add_subparsers(
+        dest="matching_cmd", required=True
+    )
+    tr = matching.add_parser(
+        "train", help="estimate the model from the stored records (no labels needed)"
+    )
+    tr.add_argument("--sample", type=int, default=50_000, help="records to train on at most")
+    tr.add_argument("--note", help="why this model was trained (kept with it)")
+    tr.set_defaults(func=cmd_matching_train)
 
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_cmd", required=True

@@ -1,6 +1,7 @@
 """Imports every table so that Alembic and tests see the whole schema."""
 
 from aggregator.audit.models import AuditEvent
+from aggregator.children.model_store import MatchModelVersion
 from aggregator.children.models import BlockingKey, Child, HouseholdKey, PairDecision, ReviewItem
 from aggregator.concerns.models import (
     ChildRecord,
@@ -33,6 +34,7 @@ __all__ = [
     "ChildRecord",
     "Concern",
     "HouseholdKey",
+    "MatchModelVersion",
     "PairDecision",
     "Principal",
     "RelatedPerson",

@@ -7,12 +7,12 @@ those records to be different children or the two children clearly differ.
 """
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.audit import AuditEntry, record
 from aggregator.audit.service import Actor
+from aggregator.children import model_store
 from aggregator.children import repository as repo
 from aggregator.children.identity import address_key, adult_key, to_match_record
 from aggregator.children.models import BlockingKey, Child, HouseholdKey, ReviewItem
@@ -30,10 +30,10 @@ from matching.model import probability_from_bits
 MAX_REVIEW_ITEMS = 3
 
 
-@lru_cache(maxsize=1)
 def model() -> MatchModel:
-    """Shipped defaults: decisions must not depend on which process took a request."""
-    return MatchModel.default()
+    """The model in force: the newest trained one in the database, else the shipped
+    defaults (every process loads the same; see `model_store`)."""
+    return model_store.current()
 
 
 @dataclass

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     # committed event is sealed within seconds, so an old unsealed one was inserted.
     audit_unsealed_grace_seconds: float = 300.0
     page_size_max: int = Field(default=200, ge=1)
+    # How often each process checks for a newly trained match model.
+    match_model_refresh_seconds: float = Field(default=60.0, gt=0)
     # Dashboard sign-in. A session ends after this long without a request, and in
     # any case this long after sign-in, so a forgotten browser does not stay open.
     session_idle_minutes: int = Field(default=30, ge=1)
