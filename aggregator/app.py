@@ -22,6 +22,7 @@ from aggregator.web import add_error_pages, mount_static
 from aggregator.web import router as web_router
 from alerts import SchedulerRunner, load_rules
 from alerts import router as alerts_router
+from alerts.web import router as alert_pages
 
 log = logging.getLogger("aggregator")
 
@@ -92,6 +93,7 @@ def create_app(
     app.include_router(children_pages)
     app.include_router(audit_router)
     app.include_router(alerts_router)
+    app.include_router(alert_pages)
     app.include_router(web_router)
     mount_static(app)
     add_error_pages(app)

@@ -16,6 +16,7 @@ class NavItem:
 # route's `require_web_roles(...)` so nobody sees a link they cannot open.
 NAV: list[NavItem] = [
     NavItem("Home", "/"),
+    NavItem("Alert inbox", "/alerts", frozenset({"hub", "lead"})),
     NavItem("Children", "/children", frozenset({"hub", "lead"})),
     NavItem("Review queue", "/review", frozenset({"hub", "lead"})),
     NavItem("Audit trail", "/audit", frozenset({"admin"})),
