@@ -105,9 +105,9 @@ async def queue(
     """Write one outbox row per subscription that should hear of this change."""
     subs: list[AlertSubscription] = []
     if only_owner and alert.owner_id:
-        subs = await repo.subscriptions(session, level, alert.owner_id)
+        subs = await _subscriptions(session, level, alert.owner_id)
     if not subs:
-        subs = await repo.subscriptions(session, level)
+        subs = await _subscriptions(session, level, None)
     for sub in subs:
         n = AlertNotification(
             alert_id=alert.id,
@@ -118,6 +118,18 @@ async def queue(
         n.payload = payload(settings, alert, event, n.id)
         session.add(n)
     return len(subs)
+
+
+async def _subscriptions(
+    session: AsyncSession, level: int, principal_id: str | None
+) -> list[AlertSubscription]:
+    """Read once per unit of work: a sweep batch may open hundreds of alerts."""
+    cache: dict[tuple[int, str | None], list[AlertSubscription]] = session.info.setdefault(
+        "alert_subscriptions", {}
+    )
+    if (level, principal_id) not in cache:
+        cache[level, principal_id] = await repo.subscriptions(session, level, principal_id)
+    return cache[level, principal_id]
 
 
 def _note(now: datetime, kind: str, text: str, **extra: Any) -> dict[str, Any]:
@@ -174,7 +186,6 @@ async def _open(
         updated_at=now,
     )
     session.add(alert)
-    await session.flush()
     sent = 0 if silenced else await queue(session, settings, alert, "opened")
     record(
         session,
