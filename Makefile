@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean screenshots
 
 $(BIN)/python:
 	python3 -m venv $(VENV)
@@ -30,3 +30,8 @@ bench: $(BIN)/python
 
 clean:
 	rm -rf $(VENV) aggregator.db* artifacts .pytest_cache .mypy_cache
+
+## Refresh the README's screenshots from the last browser-test run.
+screenshots:
+	cp artifacts/screenshots/alert-inbox.png artifacts/screenshots/child-page.png \
+	   artifacts/screenshots/review-queue.png docs/screenshots/

@@ -48,6 +48,14 @@ def _norm(value: Any) -> str:
     return "" if value is None else str(value).strip().lower().replace(" ", "")
 
 
+def _compare(a: Any, b: Any) -> str:
+    """'' when the same, 'differs' when both are given and differ, 'missing' otherwise."""
+    left, right = _norm(a), _norm(b)
+    if left == right:
+        return ""
+    return "differs" if left and right else "missing in one"
+
+
 @router.get("/children")
 async def children_page(
     request: Request,
@@ -168,7 +176,7 @@ async def review_page(request: Request, user: WebHubUser, session: SessionDep) -
                 label,
                 getattr(v.record, key),
                 getattr(v.candidate, key),
-                _norm(getattr(v.record, key)) != _norm(getattr(v.candidate, key)),
+                _compare(getattr(v.record, key), getattr(v.candidate, key)),
             )
             for key, label in COMPARED_FIELDS
         ]
