@@ -124,6 +124,12 @@ PRACTITIONERS = {
 }
 
 
+CONSENT_REASONS = {
+    "not_sought": "Seeking consent could place the child at risk",
+    "refused": "Parent refused; shared without consent as the child may be at risk",
+}
+
+
 @dataclass(frozen=True)
 class PlannedSubmission:
     """One concern an agency of `agency_type` will submit, in date order."""
@@ -181,6 +187,7 @@ def body(
     outcome: str = "open",
 ) -> dict[str, Any]:
     name, role = rng.choice(PRACTITIONERS[agency_type])
+    consent = rng.choice(("not_sought", "not_sought", "given", "refused"))
     handle = name.lower().replace(" ", ".").replace("..", ".")
     police = agency_type == AgencyType.POLICE
     return {
@@ -202,8 +209,8 @@ def body(
         "sharing": {
             "lawful_basis": "public_task",
             "condition": "dpa2018_sch8_para4" if police else "dpa2018_sch1_para18",
-            "consent": rng.choice(("not_sought", "not_sought", "given", "refused")),
-            "consent_reason": "Seeking consent could place the child at risk",
+            "consent": consent,
+            "consent_reason": None if consent == "given" else CONSENT_REASONS[consent],
             "family_informed": rng.random() < 0.5,
             "not_informed_reason": "Informing the family could increase the risk",
             "protect_reporter_identity": rng.random() < 0.05,

@@ -5,6 +5,7 @@ by a screen reader (each picture has a title, a description and per-mark titles;
 the concerns table below it carries the same facts as text).
 """
 
+import math
 from collections import Counter
 from datetime import date, timedelta
 from html import escape
@@ -128,6 +129,39 @@ def timeline_svg(timeline: list[dict[str, Any]], today: date | None = None) -> M
     )
 
 
+_RING_ORDER = {"agency": 0, "address": 1, "adult": 2, "sibling": 3, "child": 4}
+
+
+def _radial_layout(
+    g: nx.Graph, me: str, kinds: dict[str, str], labels: dict[str, str]
+) -> dict[str, tuple[float, float]]:
+    """The child in the middle, what touches it on a ring, other children outside.
+
+    Deterministic (the same picture every time) and needs no numerical library;
+    each outer child sits at the mean angle of what connects it to the child.
+    """
+    inner = sorted(g.neighbors(me), key=lambda n: (_RING_ORDER[kinds[n]], labels[n]))
+    pos: dict[str, tuple[float, float]] = {me: (0.0, 0.0)}
+    angle: dict[str, float] = {}
+    for i, n in enumerate(inner):
+        angle[n] = 2 * math.pi * i / max(len(inner), 1)
+        pos[n] = (math.cos(angle[n]), math.sin(angle[n]))
+    outer = sorted((n for n in g.nodes if n not in pos), key=lambda n: labels[n])
+    taken: list[float] = []
+    for n in outer:
+        linked = [angle[m] for m in g.neighbors(n) if m in angle]
+        a = (
+            math.atan2(sum(map(math.sin, linked)), sum(map(math.cos, linked)))
+            if linked
+            else 2 * math.pi * len(taken) / max(len(outer), 1)
+        )
+        while any(abs(math.remainder(a - t, 2 * math.pi)) < 0.25 for t in taken):
+            a += 0.3
+        taken.append(a)
+        pos[n] = (1.9 * math.cos(a), 1.9 * math.sin(a))
+    return pos
+
+
 def network_svg(graph: dict[str, Any], child_id: str) -> Markup:
     """The child, household, siblings, related adults and agencies as a network."""
     g = nx.Graph()
@@ -152,7 +186,7 @@ def network_svg(graph: dict[str, Any], child_id: str) -> Markup:
             g.add_edge(s, t, kind=e["type"].replace("_", " "))
     if me not in g:
         return Markup('<p class="muted">Nothing to draw.</p>')
-    pos = nx.spring_layout(g, seed=7, center=(0, 0), k=1.2 / max(len(g) ** 0.5, 1))
+    pos = _radial_layout(g, me, kinds, labels)
     width, height, pad_x, pad_y = 960, 480, 130, 50
     xs = [p[0] for p in pos.values()] or [0]
     ys = [p[1] for p in pos.values()] or [0]
@@ -185,7 +219,7 @@ def network_svg(graph: dict[str, Any], child_id: str) -> Markup:
             f'<g class="node node-{kind}"><circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r}" '
             f'fill="{NODE_COLOURS[kind]}"><title>{_e(kind)}: {_e(labels[n])}</title></circle>'
             f'<text x="{cx:.1f}" y="{cy + r + 14:.1f}" text-anchor="middle" class="node-label">'
-            f"{_e(labels[n][:28])}</text></g>"
+            f"{_e(labels[n][:40])}</text></g>"
         )
     parts.append("</svg>")
     legend = "".join(
