@@ -138,6 +138,7 @@ class AlertJobs:
             stats.add(await self._batch(ids, started, agencies, households))
         async with self.db.session() as session:
             await self._fence(session)
+            await service.retire_merged(session, started)
             for name in (INCREMENTAL, FULL) if full else (INCREMENTAL,):
                 state = await session.get(AlertJobState, name) or AlertJobState(name=name)
                 state.watermark = started

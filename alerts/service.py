@@ -20,6 +20,7 @@ from sqlmodel import col
 
 from aggregator.audit import AuditEntry, record
 from aggregator.audit.service import Actor
+from aggregator.children.models import Child
 from aggregator.core.settings import Settings
 from aggregator.principals.models import Principal
 from alerts import engine
@@ -354,6 +355,41 @@ async def sweep_batch(
             await apply_findings(session, settings, rules, f, findings, alerts[cid], silences, now)
         )
     return stats
+
+
+async def retire_merged(session: AsyncSession, now: datetime) -> int:
+    """Close alerts of children merged into another: the survivor is swept with all
+    their concerns and carries the alert from now on, so nothing is counted twice."""
+    stale = (
+        await session.execute(
+            select(Alert, col(Child.merged_into))
+            .join(Child, col(Child.id) == col(Alert.child_id))
+            .where(col(Child.merged_into).is_not(None), col(Alert.state) != "resolved")
+        )
+    ).all()
+    for alert, survivor in stale:
+        reason = f"the child was merged into {survivor}; that child's alerts carry this evidence"
+        await cas_update(
+            session,
+            alert,
+            state="resolved",
+            resolved_at=now,
+            resolution_reason=reason,
+            updated_at=now,
+            notes=[*alert.notes, _note(now, "merged", reason, into=survivor)],
+        )
+        record(
+            session,
+            None,
+            AuditEntry(
+                action="alert.retire_merged",
+                purpose=PURPOSE,
+                object_type="alert",
+                object_id=alert.id,
+                detail={"into": survivor},
+            ),
+        )
+    return len(stale)
 
 
 # --- people acting on alerts -------------------------------------------------

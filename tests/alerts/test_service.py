@@ -164,3 +164,33 @@ async def test_a_silence_mutes_notifications_and_escalation_but_keeps_the_alert(
     # Once the silence has expired, escalation resumes.
     assert await jobs_at(db, NOW + timedelta(days=2)).escalate() == 1
     assert [n.event for n in await notifications(db)] == ["escalated"]
+
+
+async def test_alerts_of_a_merged_away_child_are_retired_and_the_survivor_carries_them(
+    world: World,
+) -> None:
+    from aggregator.children.models import Child
+
+    db = world.db
+    absorbed = await missing_child(world)
+    survivor = await world.child()
+    await sweep(db)
+    assert [a.state for a in await alerts(db, absorbed)] == ["open"]
+    async with db.session() as s:
+        await s.execute(
+            Child.__table__.update()
+            .where(Child.__table__.c.id == absorbed)
+            .values(merged_into=survivor)  # type: ignore[attr-defined]
+        )
+        from aggregator.concerns.models import ChildRecord
+
+        await s.execute(
+            ChildRecord.__table__.update()
+            .where(ChildRecord.__table__.c.child_id == absorbed)
+            .values(child_id=survivor)  # type: ignore[attr-defined]
+        )
+    await sweep(db, NOW + timedelta(minutes=10))
+    (old,) = await alerts(db, absorbed)
+    assert old.state == "resolved" and survivor in (old.resolution_reason or "")
+    assert [a.state for a in await alerts(db, survivor)] == ["open"]
+    assert (await sweep(db, NOW + timedelta(minutes=20))).opened == 0  # idempotent
