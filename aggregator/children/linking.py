@@ -28,6 +28,11 @@ from matching.model import probability_from_bits
 
 # At most this many possible matches are queued for review for one record.
 MAX_REVIEW_ITEMS = 3
+# A merge joins two whole histories, so the bridge must match both children far
+# more surely than a link needs: at a million records, children who share a
+# common name and a birthday otherwise get merged (the benchmark saw 3% of
+# submissions merge at the 0.8 link threshold). Below this, a person decides.
+MERGE_THRESHOLD = 0.995
 
 
 def model() -> MatchModel:
@@ -104,10 +109,13 @@ async def may_merge_automatically(
 ) -> bool:
     """A bridge merges two children only if nothing says they are different.
 
-    A person's `different_children` ruling between any of their records vetoes it,
-    and so does clear evidence against between the two records the bridge matched
-    (so one record cannot chain two strangers together).
+    The bridge must match both very surely (MERGE_THRESHOLD); a person's
+    `different_children` ruling between any of their records vetoes it, and so does
+    clear evidence against between the two records the bridge matched (so one
+    record cannot chain two strangers together). Otherwise a review item asks.
     """
+    if min(a.score.probability, b.score.probability) < MERGE_THRESHOLD:
+        return False
     if model().decide(model().score(a.record, b.record)) == Decision.NO_MATCH:
         return False
     left = await repo.record_ids_of(session, child_a)
