@@ -62,6 +62,7 @@ from aggregator.core.db import Database
 from aggregator.core.migrate import upgrade
 from aggregator.core.settings import Settings
 from aggregator.principals.service import add_agency, add_user
+from aggregator.synthetic import CATEGORIES, PRACTITIONERS, SUMMARIES
 from matching import ChildRecord as MatchRecord
 from matching import blocking_keys
 from matching.synthetic import Child as TrueChild
@@ -87,76 +88,7 @@ AGENCY_TEMPLATES: list[tuple[str, AgencyType, int]] = [
     ("Bench Children's Social Care", AgencyType.CHILDRENS_SOCIAL_CARE, 10),
     ("Bench Youth Service", AgencyType.YOUTH_SERVICE, 10),
 ]
-CATEGORIES: dict[AgencyType, list[tuple[str, int]]] = {
-    AgencyType.SCHOOL: [
-        ("neglect", 5),
-        ("attendance", 5),
-        ("emotional", 3),
-        ("physical", 1),
-        ("online_safety", 2),
-        ("mental_health", 2),
-        ("other", 1),
-    ],
-    AgencyType.HEALTH: [
-        ("injury", 3),
-        ("neglect", 3),
-        ("mental_health", 3),
-        ("self_harm", 2),
-        ("physical", 1),
-    ],
-    AgencyType.POLICE: [
-        ("domestic_abuse", 6),
-        ("missing", 3),
-        ("exploitation", 2),
-        ("substance_misuse", 1),
-    ],
-    AgencyType.HOUSING: [("neglect", 3), ("domestic_abuse", 2), ("other", 2)],
-    AgencyType.CHILDRENS_SOCIAL_CARE: [
-        ("neglect", 3),
-        ("emotional", 2),
-        ("physical", 1),
-        ("sexual", 1),
-        ("domestic_abuse", 1),
-    ],
-    AgencyType.YOUTH_SERVICE: [
-        ("exploitation", 3),
-        ("missing", 2),
-        ("substance_misuse", 2),
-        ("radicalisation", 1),
-    ],
-}
-SUMMARIES: dict[str, list[str]] = {
-    "neglect": ["Arrived hungry several days this week.", "Same clothes all week; unwashed."],
-    "attendance": ["Attendance below 80% this term.", "Absent without explanation for 6 days."],
-    "emotional": ["Withdrawn and tearful in class.", "Reports being shouted at at home."],
-    "physical": ["Red marks on the arm; explanation changed.", "Said a parent hit them."],
-    "online_safety": ["Contact from an unknown adult online.", "Sharing images on a social app."],
-    "mental_health": ["Low mood for several weeks.", "Anxiety affecting sleep and eating."],
-    "injury": [
-        "Bruise on the upper arm, explanation vague.",
-        "Burn on the hand, late presentation.",
-    ],
-    "self_harm": ["Superficial cuts to forearm seen.", "Disclosed thoughts of self-harm."],
-    "domestic_abuse": ["Called to the home: argument between adults, child present."],
-    "missing": ["Reported missing overnight; returned next morning."],
-    "exploitation": ["Seen with older youths; unexplained new phone."],
-    "substance_misuse": ["Smelled of cannabis at a youth session."],
-    "radicalisation": ["Sharing extremist material with peers."],
-    "sexual": ["Sexualised behaviour beyond age; disclosed to a worker."],
-    "other": ["Family in temporary accommodation; overcrowded."],
-}
-PRACTITIONERS: dict[AgencyType, list[tuple[str, str]]] = {
-    AgencyType.SCHOOL: [("A. Patel", "Class teacher"), ("J. Okafor", "Safeguarding lead")],
-    AgencyType.HEALTH: [
-        ("Dr R. Shah", "GP"),
-        ("M. Byrne", "Health visitor"),
-        ("S. Lewis", "Nurse"),
-    ],
-    AgencyType.POLICE: [("PC 4471 Evans", "Response officer"), ("DC Hughes", "Safeguarding unit")],
-    AgencyType.HOUSING: [("T. Green", "Housing officer")],
-    AgencyType.CHILDRENS_SOCIAL_CARE: [("K. Adeyemi", "Social worker")],
-    AgencyType.YOUTH_SERVICE: [("L. Murphy", "Youth worker")],
-}
+# What agencies notice, what they write and who writes it: shared with the demo.
 SEVERITIES = ((1, 2, 3, 4), (30, 40, 22, 8))
 CONSENT_REASON = "Seeking consent could place the child at risk"
 NOT_INFORMED_REASON = "Informing the family could increase the risk"
@@ -758,7 +690,7 @@ def _rows_for(
                 None,
             )
         )
-        adult = adult_key(SimpleNamespace(**p))
+        adult = adult_key(SimpleNamespace(**p), SimpleNamespace(postcode=c["postcode"]))
         if adult and adult[0] not in household:
             household[adult[0]] = (adult[0][:120], record_id, "adult", adult[1][:300])
     out.tables["household_key"].extend(household.values())
