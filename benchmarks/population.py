@@ -212,20 +212,6 @@ def _valid(check: Callable[[str], str], value: str | None) -> str | None:
         return None
 
 
-def _earliest(partial: str) -> date:
-    parts = [int(p) for p in partial.split("-")] + [1, 1]
-    return date(parts[0], parts[1], parts[2])
-
-
-def _latest(partial: str) -> date:
-    parts = [int(p) for p in partial.split("-")]
-    if len(parts) == 3:
-        return date(*parts)
-    if len(parts) == 2:
-        return date(parts[0], parts[1], calendar.monthrange(parts[0], parts[1])[1])
-    return date(parts[0], 12, 31)
-
-
 def _eighteenth(born: date) -> date:
     try:
         return born.replace(year=born.year + 18)
@@ -270,8 +256,8 @@ def observation_window(
     lo, hi = start, end
     for dob in (true_dob, child["date_of_birth"]):
         if dob:
-            lo = max(lo, _earliest(dob) + timedelta(days=1))
-            hi = min(hi, _eighteenth(_latest(dob)) - timedelta(days=1))
+            lo = max(lo, checks.earliest(dob) + timedelta(days=1))
+            hi = min(hi, _eighteenth(checks.latest(dob)) - timedelta(days=1))
     if lo <= hi:
         return lo, hi
     if child["date_of_birth"] and (child["postcode"] or child["nhs_number"] or child["upn"]):
@@ -629,7 +615,7 @@ def _rows_for(
     status = None
     if spec.agency_type == AgencyType.CHILDRENS_SOCIAL_CARE and rng.random() < 0.3:
         status = rng.choice(("child_in_need", "child_protection_plan", "looked_after"))
-    baby = c["date_of_birth"] and (plan.observed - _earliest(c["date_of_birth"])).days < 300
+    baby = c["date_of_birth"] and (plan.observed - checks.earliest(c["date_of_birth"])).days < 300
     out.tables["child_record"].append(
         (
             record_id,

@@ -74,3 +74,17 @@ def events_to_replay(session: AsyncSession, failure: str) -> list[AuditEvent]:
 def forget_recorded(session: AsyncSession) -> None:
     """Called after a successful commit so the session can be reused."""
     session.info.pop(_REPLAY_KEY, None)
+
+
+def record_denied(session: AsyncSession, actor: Actor, path: str, method: str) -> None:
+    """A refused attempt is evidence too (who tried to open what)."""
+    record(
+        session,
+        actor,
+        AuditEntry(
+            action="access.denied",
+            purpose="authorisation",
+            outcome="denied",
+            detail={"path": path, "method": method},
+        ),
+    )

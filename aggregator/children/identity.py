@@ -1,5 +1,7 @@
 """Turning stored records into what the matching library and the household index need."""
 
+from typing import Any, Protocol
+
 import jellyfish
 
 from aggregator.concerns.models import ChildRecord, RelatedPerson
@@ -17,7 +19,22 @@ HOUSEHOLD_RELATIONSHIPS = {
 }
 
 
-def to_match_record(record: ChildRecord) -> MatchRecord:
+class _IdentityColumns(Protocol):
+    id: str
+    given_name: str | None
+    family_name: str | None
+    other_names: Any
+    date_of_birth: str | None
+    sex: str | None
+    nhs_number: str | None
+    upn: str | None
+    postcode: str | None
+    address_line1: str | None
+    town: str | None
+
+
+def to_match_record(record: ChildRecord | _IdentityColumns) -> MatchRecord:
+    """A stored record, or a row of its identity columns, as the matcher sees it."""
     return MatchRecord(
         id=record.id,
         given_name=record.given_name,

@@ -7,6 +7,7 @@ from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from aggregator.children.identity import to_match_record
 from aggregator.children.models import BlockingKey, Child, HouseholdKey, PairDecision, ReviewItem
 from aggregator.concerns.models import ChildRecord, Concern, RelatedPerson
 from aggregator.core.types import utcnow
@@ -82,25 +83,7 @@ async def candidate_records(
             .where(col(r.child_id).is_not(None))
         )
     ).all()
-    return [
-        (
-            row.child_id,
-            MatchRecord(
-                id=row.id,
-                given_name=row.given_name,
-                family_name=row.family_name,
-                other_names=tuple(row.other_names or ()),
-                date_of_birth=row.date_of_birth,
-                sex=row.sex,
-                nhs_number=row.nhs_number,
-                upn=row.upn,
-                postcode=row.postcode,
-                address_line1=row.address_line1,
-                town=row.town,
-            ),
-        )
-        for row in rows
-    ]
+    return [(row.child_id, to_match_record(row)) for row in rows]
 
 
 async def records_of(session: AsyncSession, child_ids: Sequence[str]) -> list[ChildRecord]:

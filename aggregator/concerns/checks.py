@@ -1,5 +1,6 @@
 """Check digits and formats of UK identifiers, so typos are refused at the door."""
 
+import calendar
 import re
 from datetime import date
 
@@ -50,3 +51,19 @@ def partial_date(value: str) -> str:
     if len(value) == 10:
         date.fromisoformat(value)  # refuses 2019-02-30
     return value
+
+
+def earliest(partial: str) -> date:
+    """The first day a partial date can mean ('2019-03' -> 2019-03-01)."""
+    parts = [int(p) for p in partial.split("-")] + [1, 1]
+    return date(parts[0], parts[1], parts[2])
+
+
+def latest(partial: str) -> date:
+    """The last day a partial date can mean ('2019-02' -> 2019-02-28)."""
+    parts = [int(p) for p in partial.split("-")]
+    if len(parts) == 3:
+        return date(*parts)
+    if len(parts) == 2:
+        return date(parts[0], parts[1], calendar.monthrange(parts[0], parts[1])[1])
+    return date(parts[0], 12, 31)

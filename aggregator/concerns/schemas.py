@@ -154,33 +154,18 @@ class ConcernSubmission(_Strict):
             raise ValueError("concern.observed_at is in the future")
         dob = self.child.date_of_birth
         if dob:
-            earliest = _earliest(dob)
+            earliest = checks.earliest(dob)
             if earliest > today:
                 raise ValueError("child.date_of_birth is in the future")
             if earliest > observed:
                 raise ValueError("child.date_of_birth is after concern.observed_at")
-            latest = _latest(dob)
+            latest = checks.latest(dob)
             if _years_between(latest, observed) >= MAX_AGE_YEARS:
                 raise ValueError(
                     "child.date_of_birth is 18 or more years before concern.observed_at: "
                     "the service holds concerns about children only"
                 )
         return self
-
-
-def _earliest(partial: str) -> date:
-    parts = [int(p) for p in partial.split("-")] + [1, 1]
-    return date(parts[0], parts[1], parts[2])
-
-
-def _latest(partial: str) -> date:
-    parts = [int(p) for p in partial.split("-")]
-    if len(parts) == 3:
-        return date(*parts)
-    if len(parts) == 2:
-        nxt = date(parts[0] + (parts[1] == 12), parts[1] % 12 + 1, 1)
-        return nxt - timedelta(days=1)
-    return date(parts[0], 12, 31)
 
 
 def _years_between(born: date, on: date) -> int:

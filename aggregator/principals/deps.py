@@ -7,7 +7,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aggregator.audit.service import AuditEntry, events_to_replay, forget_recorded, record
+from aggregator.audit.service import events_to_replay, forget_recorded, record_denied
 from aggregator.core.db import Database
 from aggregator.principals.models import Principal
 from aggregator.principals.service import principal_for_token
@@ -85,16 +85,7 @@ def require_roles(*roles: str) -> object:
         principal: CurrentPrincipal, session: SessionDep, request: Request
     ) -> Principal:
         if principal.kind != "person" or principal.role not in roles:
-            record(
-                session,
-                principal,
-                AuditEntry(
-                    action="access.denied",
-                    purpose="authorisation",
-                    outcome="denied",
-                    detail={"path": request.url.path, "method": request.method},
-                ),
-            )
+            record_denied(session, principal, request.url.path, request.method)
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 f"this endpoint needs one of the roles: {', '.join(roles)}",

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import HTMLResponse
 
-from aggregator.audit.service import AuditEntry, record
+from aggregator.audit.service import AuditEntry, record, record_denied
 from aggregator.concerns.vocab import Role
 from aggregator.principals.deps import SessionDep
 from aggregator.principals.service import principal_for_token
@@ -81,16 +81,7 @@ def require_web_roles(*roles: str) -> object:
 
     async def check(user: CurrentUser, session: SessionDep, request: Request) -> WebUser:
         if user.role not in roles:
-            record(
-                session,
-                user,
-                AuditEntry(
-                    action="access.denied",
-                    purpose="authorisation",
-                    outcome="denied",
-                    detail={"path": request.url.path, "method": request.method},
-                ),
-            )
+            record_denied(session, user, request.url.path, request.method)
             raise WebPageError(
                 status.HTTP_403_FORBIDDEN,
                 f"This page is only for {_roles_phrase(roles)}. You are signed in with the "
