@@ -4,8 +4,9 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.async_api import BrowserContext, expect
+from playwright.async_api import Browser, BrowserContext, expect
 
+from tests.browser.conftest import TABLET, LiveServer
 from tests.browser.test_dashboard import sign_in
 
 pytestmark = pytest.mark.browser
@@ -46,7 +47,9 @@ async def test_review_decision_merges_the_picture(
     await expect(item).to_be_visible()
     await expect(item.locator("tr.differs, tr.missing").first).to_be_visible()
     await expect(item.get_by_text("Why the matcher was unsure")).to_be_visible()
-    await page.screenshot(path=screenshots / "review-queue.png")  # the first items, as a person sees them
+    await page.screenshot(
+        path=screenshots / "review-queue.png"
+    )  # the first items, as a person sees them
     await item.get_by_label("Same child").check()
     await item.get_by_label("Note").fill("Checked with the school: same Jack.")
     await item.get_by_role("button", name="Record decision").click()
@@ -54,3 +57,32 @@ async def test_review_decision_merges_the_picture(
     await expect(page.locator("#timeline-picture svg circle.mark")).to_have_count(2)
     assert "Hollingworth" in (await page.get_by_role("heading", level=1).inner_text())
     await page.screenshot(path=screenshots / "child-page-merged.png", full_page=True)
+
+
+async def test_hub_pages_fit_a_tablet(
+    browser: Browser, live_server: LiveServer, screenshots: Path
+) -> None:
+    ctx = await browser.new_context(base_url=live_server.url, viewport=TABLET)
+    try:
+        page = await ctx.new_page()
+        await sign_in(page, "hub@demo.example")
+        await page.goto("/children")
+        child = await page.locator("table.children tbody a").first.get_attribute("href")
+        for path, name in (
+            ("/alerts", "alert-inbox-tablet"),
+            ("/children", "children-tablet"),
+            (child, "child-page-tablet"),
+            ("/review", "review-queue-tablet"),
+        ):
+            assert path
+            await page.goto(path)
+            overflow = await page.evaluate(
+                "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{path} scrolls sideways on a tablet"
+            await page.screenshot(path=screenshots / f"{name}.png")
+        # keyboard: the skip link is the first stop and lands on the main content
+        await page.keyboard.press("Tab")
+        await expect(page.get_by_role("link", name="Skip to main content")).to_be_focused()
+    finally:
+        await ctx.close()
