@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
 
+from aggregator import synthetic
 from aggregator.children.identity import address_key, adult_key, to_match_record
 from aggregator.concerns import checks
 from aggregator.concerns.models import ChildRecord as StoredRecord
@@ -933,9 +934,6 @@ def submission_body(
     """A request body from stored-form child fields (see `stored_child`)."""
     cats, weights = zip(*CATEGORIES[agency_type], strict=True)
     category = rng.choices(cats, weights)[0]
-    practitioner, role = rng.choice(PRACTITIONERS[agency_type])
-    consent = rng.choice(("not_sought", "not_sought", "given", "refused"))
-    informed = rng.random() < 0.5
     body_child: dict[str, Any] = {
         k: child[k]
         for k in (
@@ -954,35 +952,7 @@ def submission_body(
             "town": child["town"],
             "postcode": child["postcode"],
         }
-    return {
-        "external_ref": ref,
-        "child": body_child,
-        "related_people": related,
-        "concern": {
-            "category": category,
-            "severity": rng.choices(*SEVERITIES)[0],
-            "observed_at": observed.isoformat(),
-            "summary": rng.choice(SUMMARIES[category]),
-            "practitioner": {
-                "name": practitioner,
-                "role": role,
-                "email": f"{practitioner.lower().replace(' ', '.').replace('..', '.')}"
-                f"@{agency_type.value}.example",
-            },
-        },
-        "sharing": {
-            "lawful_basis": "public_task",
-            "condition": "dpa2018_sch8_para4"
-            if agency_type == AgencyType.POLICE
-            else "dpa2018_sch1_para18",
-            "consent": consent,
-            "consent_reason": None if consent == "given" else CONSENT_REASON,
-            "family_informed": informed,
-            "not_informed_reason": None if informed else NOT_INFORMED_REASON,
-            "protect_reporter_identity": rng.random() < 0.05,
-            "purpose": "safeguarding",
-        },
-    }
+    return synthetic.body(ref, body_child, category, observed, rng, agency_type, related)
 
 
 # -- command line ------------------------------------------------------------------------
