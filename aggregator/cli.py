@@ -166,6 +166,16 @@ def cmd_matching_train(args: argparse.Namespace, settings: Settings) -> int:
     return _run(_with_db(settings, work))
 
 
+def cmd_matching_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from aggregator.children.reindex import reindex
+
+    async def work(db: Database) -> int:
+        print(f"rebuilt the keys of {await reindex(db)} records")
+        return 0
+
+    return _run(_with_db(settings, work))
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from aggregator.serve import serve
 
@@ -276,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--sample", type=int, default=50_000, help="records to train on at most")
     tr.add_argument("--note", help="why this model was trained (kept with it)")
     tr.set_defaults(func=cmd_matching_train)
+    ri = matching.add_parser(
+        "reindex", help="recompute blocking and household keys (after a key change)"
+    )
+    ri.set_defaults(func=cmd_matching_reindex)
 
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_cmd", required=True

@@ -46,3 +46,39 @@ async def test_train_stores_a_model_that_every_process_loads(db: Database) -> No
 async def test_train_refuses_too_few_records(db: Database) -> None:
     with pytest.raises(ValueError, match="at least 100"):
         await model_store.train(db)
+
+
+async def test_reindex_rebuilds_every_key(db: Database) -> None:
+    from sqlalchemy import delete, func, select
+
+    from aggregator.children.models import BlockingKey, HouseholdKey
+    from aggregator.children.reindex import reindex
+
+    agencies = {
+        t: (await f.agency(db, t, t)).principal
+        for t in ("school", "health", "police", "housing", "childrens_social_care", "youth_service")
+    }
+    async with db.session() as session:
+        for item in borough(10, seed=5)[:40]:
+            await submit_linked(
+                session,
+                agencies[item.agency_type.value],
+                ConcernSubmission.model_validate(item.body),
+            )
+
+    async def keys() -> list[tuple[str, str]]:
+        async with db.session() as session:
+            rows = (
+                await session.execute(select(BlockingKey.key, BlockingKey.child_record_id))
+            ).all()
+            rows += (
+                await session.execute(select(HouseholdKey.key, HouseholdKey.child_record_id))
+            ).all()
+            return sorted((k, r) for k, r in rows)
+
+    before = await keys()
+    assert before
+    async with db.session() as session:
+        await session.execute(delete(BlockingKey).where(func.length(BlockingKey.key) > 0))
+    assert await reindex(db, batch=7) == 40
+    assert await keys() == before
