@@ -4,11 +4,11 @@ No database and no clock here: the same facts and `now` always give the same
 findings, which is what makes sweeps idempotent and the rules testable.
 """
 
-import calendar
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from aggregator.concerns import checks
 from alerts.rules import (
     Clause,
     CountClause,
@@ -115,12 +115,7 @@ def _agencies(concerns: Iterable[ConcernFact]) -> set[str]:
 def latest_possible_birth(partial: str) -> date | None:
     """The youngest the child can be: a partial date of birth errs towards a baby."""
     try:
-        parts = [int(p) for p in partial.split("-")]
-        if len(parts) == 3:
-            return date(*parts)
-        if len(parts) == 2:
-            return date(parts[0], parts[1], calendar.monthrange(parts[0], parts[1])[1])
-        return date(parts[0], 12, 31)
+        return checks.latest(partial)
     except (ValueError, TypeError):
         return None
 

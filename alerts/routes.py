@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from aggregator.audit import AuditEntry, record
+from aggregator.audit.service import record_read
 from aggregator.children.picture import alert_providers
 from aggregator.core.purpose import PurposeHeader, purpose_or
 from aggregator.core.settings import Settings
@@ -392,16 +393,14 @@ async def get_alert(
     purpose: PurposeHeader = None,
 ) -> AlertOut:
     alert = await session.get(Alert, alert_id)
-    record(
+    record_read(
         session,
         user,
-        AuditEntry(
-            action="alert.read",
-            purpose=purpose_or(purpose, "safeguarding"),
-            object_type="alert",
-            object_id=alert_id[:64],
-            outcome="ok" if alert else "not_found",
-        ),
+        "alert.read",
+        "alert",
+        alert_id,
+        alert is not None,
+        purpose_or(purpose, "safeguarding"),
     )
     if alert is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")

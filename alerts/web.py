@@ -8,6 +8,7 @@ from sqlmodel import col
 from starlette.responses import Response
 
 from aggregator.audit import AuditEntry, record
+from aggregator.audit.service import record_read
 from aggregator.concerns.models import ChildRecord, Concern
 from aggregator.core.settings import Settings
 from aggregator.core.types import utcnow
@@ -126,17 +127,15 @@ async def alert_page(
     request: Request, alert_id: str, user: WebHubUser, session: SessionDep, done: str = ""
 ) -> Response:
     alert = await session.get(Alert, alert_id)
-    record(
+    record_read(
         session,
         user,
-        AuditEntry(
-            action="alert.read",
-            purpose="safeguarding",
-            object_type="alert",
-            object_id=alert_id[:64],
-            outcome="ok" if alert else "not_found",
-            detail={"via": "dashboard"},
-        ),
+        "alert.read",
+        "alert",
+        alert_id,
+        alert is not None,
+        "safeguarding",
+        via="dashboard",
     )
     if alert is None:
         raise WebPageError(404, "There is no such alert. Go back to the alert inbox.")

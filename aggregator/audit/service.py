@@ -88,3 +88,28 @@ def record_denied(session: AsyncSession, actor: Actor, path: str, method: str) -
             detail={"path": path, "method": method},
         ),
     )
+
+
+def record_read(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: str,
+    found: bool,
+    purpose: str,
+    **detail: Any,
+) -> None:
+    """A read of one object, found or not: the attempt is evidence either way."""
+    record(
+        session,
+        actor,
+        AuditEntry(
+            action=action,
+            purpose=purpose,
+            object_type=object_type,
+            object_id=object_id[:64],
+            outcome="ok" if found else "not_found",
+            detail=detail,
+        ),
+    )

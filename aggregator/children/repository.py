@@ -3,8 +3,18 @@
 import zlib
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import SQLCoreOperations
 from sqlmodel import col
 
 from aggregator.children.identity import to_match_record
@@ -118,6 +128,16 @@ async def get_child(session: AsyncSession, child_id: str) -> Child | None:
     return child
 
 
+def _across(
+    a: SQLCoreOperations[str], b: SQLCoreOperations[str], left: Sequence[str], right: Sequence[str]
+) -> ColumnElement[bool]:
+    """Pairs with one record on each side, in either order."""
+    return or_(
+        and_(a.in_(list(left)), b.in_(list(right))),
+        and_(a.in_(list(right)), b.in_(list(left))),
+    )
+
+
 async def decisions_between(
     session: AsyncSession, left: Sequence[str], right: Sequence[str], decision: str
 ) -> list[PairDecision]:
@@ -128,16 +148,7 @@ async def decisions_between(
             await session.scalars(
                 select(PairDecision).where(
                     col(PairDecision.decision) == decision,
-                    or_(
-                        and_(
-                            col(PairDecision.record_a).in_(list(left)),
-                            col(PairDecision.record_b).in_(list(right)),
-                        ),
-                        and_(
-                            col(PairDecision.record_a).in_(list(right)),
-                            col(PairDecision.record_b).in_(list(left)),
-                        ),
-                    ),
+                    _across(col(PairDecision.record_a), col(PairDecision.record_b), left, right),
                 )
             )
         ).all()
@@ -187,15 +198,8 @@ async def open_items_between(
             await session.scalars(
                 select(ReviewItem).where(
                     col(ReviewItem.state) == "open",
-                    or_(
-                        and_(
-                            col(ReviewItem.record_id).in_(list(left)),
-                            col(ReviewItem.candidate_record_id).in_(list(right)),
-                        ),
-                        and_(
-                            col(ReviewItem.record_id).in_(list(right)),
-                            col(ReviewItem.candidate_record_id).in_(list(left)),
-                        ),
+                    _across(
+                        col(ReviewItem.record_id), col(ReviewItem.candidate_record_id), left, right
                     ),
                 )
             )

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from aggregator.audit import AuditEntry, record
+from aggregator.audit.service import record_read
 from aggregator.children import repository as repo
 from aggregator.children import review
 from aggregator.children.listing import Sort, list_children
@@ -74,16 +75,14 @@ async def review_item(
     item_id: str, user: HubUser, session: SessionDep, purpose: PurposeHeader = None
 ) -> ReviewItemOut:
     item = await session.get(ReviewItem, item_id)
-    record(
+    record_read(
         session,
         user,
-        AuditEntry(
-            action="review.read",
-            purpose=purpose_or(purpose, "identity_resolution"),
-            object_type="review_item",
-            object_id=item_id[:64],
-            outcome="ok" if item else "not_found",
-        ),
+        "review.read",
+        "review_item",
+        item_id,
+        item is not None,
+        purpose_or(purpose, "identity_resolution"),
     )
     if item is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such review item")
@@ -153,16 +152,14 @@ async def picture(
 ) -> Picture:
     """Everything known about one child, from every agency, on one timeline."""
     child = await repo.get_child(session, child_id)
-    record(
+    record_read(
         session,
         user,
-        AuditEntry(
-            action="child.picture",
-            purpose=purpose_or(purpose, "safeguarding"),
-            object_type="child",
-            object_id=(child.id if child else child_id)[:64],
-            outcome="ok" if child else "not_found",
-        ),
+        "child.picture",
+        "child",
+        child.id if child else child_id,
+        child is not None,
+        purpose_or(purpose, "safeguarding"),
     )
     if child is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such child")

@@ -10,6 +10,7 @@ from sqlmodel import col
 from starlette.responses import Response
 
 from aggregator.audit import AuditEntry, record
+from aggregator.audit.service import record_read
 from aggregator.children import repository as repo
 from aggregator.children import review
 from aggregator.children.listing import Sort, list_children
@@ -121,17 +122,15 @@ async def child_page(
 ) -> Response:
     """The full picture: identity, pictures, concerns with their sharing record, alerts."""
     child = await repo.get_child(session, child_id)
-    record(
+    record_read(
         session,
         user,
-        AuditEntry(
-            action="child.picture",
-            purpose="safeguarding",
-            object_type="child",
-            object_id=(child.id if child else child_id)[:64],
-            outcome="ok" if child else "not_found",
-            detail={"via": "dashboard"},
-        ),
+        "child.picture",
+        "child",
+        child.id if child else child_id,
+        child is not None,
+        "safeguarding",
+        via="dashboard",
     )
     if child is None:
         raise WebPageError(

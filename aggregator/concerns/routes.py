@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from aggregator.audit import AuditEntry, record
+from aggregator.audit.service import record_read
 from aggregator.children.linking import submit_linked
 from aggregator.concerns import repository, service
 from aggregator.concerns.schemas import (
@@ -82,14 +83,15 @@ async def read_concern(
 ) -> ConcernView:
     """One concern. Another agency's concern answers 404, exactly like an unknown id."""
     concern = await repository.concern_visible_to(session, concern_id, _scope(principal))
-    entry = AuditEntry(
-        action="concern.read",
-        purpose=purpose_or(purpose, "safeguarding"),
-        object_type="concern",
-        object_id=concern_id[:64],
-        outcome="ok" if concern else "not_found",
+    record_read(
+        session,
+        principal,
+        "concern.read",
+        "concern",
+        concern_id,
+        concern is not None,
+        purpose_or(purpose, "safeguarding"),
     )
-    record(session, principal, entry)
     if concern is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such concern")
     parts = await repository.load_parts(session, [concern.id])
