@@ -96,6 +96,7 @@ def names_of(record: ChildRecord) -> tuple[str | None, str | None]:
     )
 
 
+@lru_cache(maxsize=131072)
 def _phonetic(name: str | None) -> str | None:
     if not name:
         return None

@@ -109,6 +109,7 @@ def ascii_lower(text: str) -> str:
     return decomposed.encode("ascii", "ignore").decode("ascii").lower()
 
 
+@lru_cache(maxsize=131072)
 def name_tokens(text: str | None) -> tuple[str, ...]:
     """Words of a name, without titles or punctuation; hyphens split parts.
 
@@ -140,6 +141,7 @@ def uk_forms(name: str) -> frozenset[str]:
     return _UK_FORMS.get(name, frozenset()) | {name}
 
 
+@lru_cache(maxsize=131072)
 def split_postcode(text: str | None) -> tuple[str, str | None, str | None] | None:
     """UK postcode as (unit, sector, district); other postcodes as (text, None, None).
 
@@ -253,6 +255,7 @@ def upn_valid(code: str | None) -> bool:
     return code[0] == upn_check_letter(code[1:])
 
 
+@lru_cache(maxsize=131072)
 def address_tokens(text: str | None) -> tuple[str, ...]:
     """Words of an address line with common abbreviations expanded (Rd -> road)."""
     if not text:

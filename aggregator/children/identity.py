@@ -6,6 +6,7 @@ import jellyfish
 
 from aggregator.concerns.models import ChildRecord, RelatedPerson
 from matching import ChildRecord as MatchRecord
+from matching.features import Features
 from matching.normalise import address_tokens, ascii_lower, split_postcode
 
 # Adults whose shared presence makes children one household.
@@ -35,19 +36,40 @@ class _IdentityColumns(Protocol):
 
 def to_match_record(record: ChildRecord | _IdentityColumns) -> MatchRecord:
     """A stored record, or a row of its identity columns, as the matcher sees it."""
-    return MatchRecord(
-        id=record.id,
-        given_name=record.given_name,
-        family_name=record.family_name,
-        other_names=tuple(record.other_names or ()),
-        date_of_birth=record.date_of_birth,
-        sex=record.sex,
-        nhs_number=record.nhs_number,
-        upn=record.upn,
-        postcode=record.postcode,
-        address_line1=record.address_line1,
-        town=record.town,
+    return MatchRecord(record.id, *match_values(record))
+
+
+# Features by identity values (not by record): records of one child often repeat
+# the same values, and names, dates and postcodes recur across children. Online
+# scoring never reads `Features.id`, so records with equal values share one.
+_FEATURES: dict[tuple[Any, ...], Features] = {}
+_FEATURES_MAX = 200_000
+
+
+def match_values(record: ChildRecord | _IdentityColumns) -> tuple[Any, ...]:
+    """A record's `MatchRecord` fields after the id, the key of `features_of`."""
+    return (
+        record.given_name,
+        record.family_name,
+        tuple(record.other_names or ()),
+        record.date_of_birth,
+        record.sex,
+        record.nhs_number,
+        record.upn,
+        record.postcode,
+        record.address_line1,
+        record.town,
     )
+
+
+def features_of(values: tuple[Any, ...]) -> Features:
+    """Features of a record given as `MatchRecord` fields after the id, cached."""
+    found = _FEATURES.get(values)
+    if found is None:
+        if len(_FEATURES) >= _FEATURES_MAX:
+            _FEATURES.clear()
+        found = _FEATURES[values] = Features(MatchRecord("", *values))
+    return found
 
 
 def address_key(record: ChildRecord) -> tuple[str, str] | None:

@@ -7,6 +7,7 @@ those records to be different children or the two children clearly differ.
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,16 +15,23 @@ from aggregator.audit import AuditEntry, record
 from aggregator.audit.service import Actor
 from aggregator.children import model_store
 from aggregator.children import repository as repo
-from aggregator.children.identity import address_key, adult_key, to_match_record
+from aggregator.children.identity import (
+    address_key,
+    adult_key,
+    features_of,
+    match_values,
+    to_match_record,
+)
 from aggregator.children.models import BlockingKey, Child, HouseholdKey, ReviewItem
 from aggregator.concerns.models import ChildRecord, RelatedPerson
 from aggregator.concerns.schemas import ConcernSubmission
 from aggregator.concerns.service import Stored, submit
-from aggregator.core.rows import insert_all
+from aggregator.core.rows import insert_all, new_row
 from aggregator.core.types import utcnow
 from aggregator.principals.models import Principal
 from matching import ChildRecord as MatchRecord
 from matching import Decision, MatchModel, MatchScore, blocking_keys
+from matching.blocking import keys_for
 from matching.model import probability_from_bits
 
 # At most this many possible matches are queued for review for one record.
@@ -56,6 +64,7 @@ class LinkResult:
     review_items: list[str] = field(default_factory=list)
     pending_reviews: list[_Best] = field(default_factory=list)
     candidates: int = 0
+    keys: list[str] = field(default_factory=list)  # the record's blocking keys
 
 
 def contributions_json(score: MatchScore) -> list[dict[str, object]]:
@@ -83,22 +92,36 @@ def _review_item(new: ChildRecord, best: _Best) -> ReviewItem:
 
 
 async def index_record(
-    session: AsyncSession, rec: ChildRecord, related: list[RelatedPerson]
+    session: AsyncSession,
+    rec: ChildRecord,
+    related: list[RelatedPerson],
+    keys: list[str] | None = None,
 ) -> list[str]:
     """Store the record's blocking and household keys; returns the blocking keys."""
-    keys = sorted(blocking_keys(to_match_record(rec)))
-    await insert_all(session, [BlockingKey(key=k[:80], child_record_id=rec.id) for k in keys])
+    if keys is None:
+        keys = sorted(blocking_keys(to_match_record(rec)))
+    await insert_all(
+        session, [new_row(BlockingKey, key=k[:80], child_record_id=rec.id) for k in keys]
+    )
     household: dict[str, HouseholdKey] = {}
     addr = address_key(rec)
     if addr:
-        household[addr[0]] = HouseholdKey(
-            key=addr[0][:120], child_record_id=rec.id, kind="address", label=addr[1][:300]
+        household[addr[0]] = new_row(
+            HouseholdKey,
+            key=addr[0][:120],
+            child_record_id=rec.id,
+            kind="address",
+            label=addr[1][:300],
         )
     for person in related:
         adult = adult_key(person, rec)
         if adult and adult[0] not in household:
-            household[adult[0]] = HouseholdKey(
-                key=adult[0][:120], child_record_id=rec.id, kind="adult", label=adult[1][:300]
+            household[adult[0]] = new_row(
+                HouseholdKey,
+                key=adult[0][:120],
+                child_record_id=rec.id,
+                kind="adult",
+                label=adult[1][:300],
             )
     await insert_all(session, list(household.values()))
     return keys
@@ -155,25 +178,73 @@ async def merge_children(
     )
 
 
+async def _link_and_bridge(
+    session: AsyncSession,
+    rec: ChildRecord,
+    sure: list[tuple[str, _Best]],
+    maybe: list[tuple[str, _Best]],
+    actor: Actor,
+    result: LinkResult,
+) -> None:
+    """Link to the best sure child, merging the other sure ones it bridges to (or
+    queueing them for review when a merge is not safe)."""
+    target_id, target_best = sure[0]
+    target = await repo.get_child(session, target_id)
+    assert target is not None
+    for other_id, other_best in sure[1:]:
+        other = await repo.get_child(session, other_id)
+        if other is None or other.id == target.id:
+            continue
+        if await may_merge_automatically(session, target_best, other_best, target.id, other.id):
+            survivor, absorbed = sorted((target, other), key=lambda c: c.created_at)
+            await merge_children(
+                session,
+                survivor,
+                absorbed,
+                actor,
+                reason="bridging record",
+                detail={
+                    "bridging_record": rec.id,
+                    "probabilities": [
+                        round(target_best.score.probability, 4),
+                        round(other_best.score.probability, 4),
+                    ],
+                },
+            )
+            target = survivor
+            result.merged.append(absorbed.id)
+        else:
+            maybe.insert(0, (other_id, other_best))
+    result.child_id = target.id
+    result.outcome = "merged" if result.merged else "linked"
+    await repo.touch(session, [target.id])
+
+
 async def resolve_record(session: AsyncSession, rec: ChildRecord, actor: Actor) -> LinkResult:
     """Decide which child a record (not yet inserted) is about, before it is stored.
 
     Sets `rec.child_id` and how it was decided, so the record is written once with
-    its link. Candidates are ranked on the fast weight; only each child's best
-    candidate is scored in full (with its explanation).
+    its link. Candidates are ranked on the fast weight (once per distinct set of
+    values); only each child's best candidate is scored in full, with its explanation.
     """
-    keys = sorted(blocking_keys(to_match_record(rec)))
+    m = model()
+    mine = features_of(match_values(rec))
+    keys = sorted(keys_for(mine))
     await repo.lock_keys(session, keys)
-    mine = model().features(to_match_record(rec))
-    fast: dict[str, tuple[float, MatchRecord]] = {}
-    for child_id, cand in await repo.candidate_records(session, keys, exclude=rec.id):
-        weight = model().weight_features(mine, model().features(cand))
+    weights: dict[tuple[Any, ...], float] = {}
+    fast: dict[str, tuple[float, str, tuple[Any, ...]]] = {}
+    for record_id, child_id, values in await repo.candidate_records(session, keys, rec.id):
+        weight = weights.get(values)
+        if weight is None:
+            weight = weights[values] = m.weight_features(mine, features_of(values))
         if child_id not in fast or weight > fast[child_id][0]:
-            fast[child_id] = (weight, cand)
+            fast[child_id] = (weight, record_id, values)
     best = {
-        child_id: _Best(cand, model().score_features(mine, model().features(cand)))
-        for child_id, (weight, cand) in fast.items()
-        if model().decide(probability_from_bits(weight)) != Decision.NO_MATCH
+        child_id: _Best(
+            MatchRecord(record_id, *values), m.score_features(mine, features_of(values))
+        )
+        for child_id, (weight, record_id, values) in fast.items()
+        if m.decide(probability_from_bits(weight)) != Decision.NO_MATCH
     }
     ranked = sorted(best.items(), key=lambda kv: kv[1].score.weight, reverse=True)
     sure = [(c, b) for c, b in ranked if model().decide(b.score) == Decision.LINK]
@@ -181,45 +252,20 @@ async def resolve_record(session: AsyncSession, rec: ChildRecord, actor: Actor) 
 
     result: LinkResult
     if not sure:
-        child = Child(provisional=bool(maybe))
+        child = new_row(Child, provisional=bool(maybe))
         await insert_all(session, [child])
         result = LinkResult("review" if maybe else "new", child.id)
     else:
         target_id, target_best = sure[0]
-        target = await repo.get_child(session, target_id)
-        assert target is not None
-        result = LinkResult("linked", target.id, target_best.score.probability)
-        for other_id, other_best in sure[1:]:
-            other = await repo.get_child(session, other_id)
-            if other is None or other.id == target.id:
-                continue
-            if await may_merge_automatically(session, target_best, other_best, target.id, other.id):
-                survivor, absorbed = sorted((target, other), key=lambda c: c.created_at)
-                await merge_children(
-                    session,
-                    survivor,
-                    absorbed,
-                    actor,
-                    reason="bridging record",
-                    detail={
-                        "bridging_record": rec.id,
-                        "probabilities": [
-                            round(target_best.score.probability, 4),
-                            round(other_best.score.probability, 4),
-                        ],
-                    },
-                )
-                target = survivor
-                result.merged.append(absorbed.id)
-            else:
-                maybe.insert(0, (other_id, other_best))
-        result.child_id = target.id
-        result.outcome = "merged" if result.merged else "linked"
-        await repo.touch(session, [target.id])
+        result = LinkResult("linked", target_id, target_best.score.probability)
+        # The common case, one sure child: one statement links and touches it.
+        if len(sure) > 1 or not await repo.touch_live(session, target_id):
+            await _link_and_bridge(session, rec, sure, maybe, actor, result)
     result.pending_reviews = [cand for _, cand in maybe[:MAX_REVIEW_ITEMS]]
     if result.probability is None and maybe:
         result.probability = maybe[0][1].score.probability
     result.candidates = len(fast)
+    result.keys = keys
     rec.child_id, rec.link_outcome = result.child_id, result.outcome
     rec.link_probability = result.probability
     return result
@@ -233,7 +279,7 @@ async def finish_record(
     actor: Actor,
 ) -> None:
     """After the record is stored: its keys, its review items, and the audit event."""
-    await index_record(session, rec, related)
+    await index_record(session, rec, related, result.keys or None)
     items = [_review_item(rec, candidate) for candidate in result.pending_reviews]
     await insert_all(session, items)
     result.review_items = [item.id for item in items]

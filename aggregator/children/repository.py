@@ -2,10 +2,12 @@
 
 import zlib
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     and_,
+    bindparam,
     delete,
     func,
     or_,
@@ -17,11 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import SQLCoreOperations
 from sqlmodel import col
 
-from aggregator.children.identity import to_match_record
 from aggregator.children.models import BlockingKey, Child, HouseholdKey, PairDecision, ReviewItem
 from aggregator.concerns.models import ChildRecord, Concern, RelatedPerson
 from aggregator.core.types import utcnow
-from matching import ChildRecord as MatchRecord
 
 # A key shared by more records than this says little (a common name in a big
 # city); capping keeps a submission's work bounded whatever the data.
@@ -48,52 +48,56 @@ async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> None:
     )
 
 
+# The record's id, the `MatchRecord` fields in their order, then its child.
+# Hot-path statements are built once, on the tables (Core, no ORM compilation).
+_rec = ChildRecord.__table__.c  # type: ignore[attr-defined]
+_key = BlockingKey.__table__.c  # type: ignore[attr-defined]
+_MATCH_COLUMNS = (
+    _rec.id,
+    _rec.given_name,
+    _rec.family_name,
+    _rec.other_names,
+    _rec.date_of_birth,
+    _rec.sex,
+    _rec.nhs_number,
+    _rec.upn,
+    _rec.postcode,
+    _rec.address_line1,
+    _rec.town,
+)
+_UNCROWDED = (
+    select(_key.key)
+    .where(_key.key.in_(bindparam("keys", expanding=True)))
+    .group_by(_key.key)
+    .having(func.count() <= MAX_BLOCK)
+)
+_CANDIDATES = select(*_MATCH_COLUMNS, _rec.child_id).where(
+    _rec.id.in_(
+        select(_key.child_record_id)
+        .where(_key.key.in_(_UNCROWDED.scalar_subquery()))
+        .where(_key.child_record_id != bindparam("exclude"))
+        .distinct()
+        .limit(CANDIDATE_CAP)
+        .scalar_subquery()
+    ),
+    _rec.child_id.is_not(None),
+)
+
+
 async def candidate_records(
     session: AsyncSession, keys: Sequence[str], exclude: str
-) -> list[tuple[str, MatchRecord]]:
-    """(child id, record) of every record sharing an uncrowded blocking key.
+) -> list[tuple[str, str, tuple[Any, ...]]]:
+    """(record id, child id, match values) of every record sharing an uncrowded key.
 
+    The values are `MatchRecord`'s fields after the id (see `identity.features_of`).
     A key shared by more than MAX_BLOCK records ("George Smith", a big estate's
     postcode) says little and would crowd out the keys that do; it is skipped, as
     Splink-style blocking does, so one submission's work stays bounded.
     """
     if not keys:
         return []
-    uncrowded = (
-        select(col(BlockingKey.key))
-        .where(col(BlockingKey.key).in_(list(keys)))
-        .group_by(col(BlockingKey.key))
-        .having(func.count() <= MAX_BLOCK)
-    )
-    ids = (
-        select(col(BlockingKey.child_record_id))
-        .where(col(BlockingKey.key).in_(uncrowded.scalar_subquery()))
-        .where(col(BlockingKey.child_record_id) != exclude)
-        .distinct()
-        .limit(CANDIDATE_CAP)
-    )
-    r = ChildRecord
-    rows = (
-        await session.execute(
-            select(
-                col(r.id),
-                col(r.child_id),
-                col(r.given_name),
-                col(r.family_name),
-                col(r.other_names),
-                col(r.date_of_birth),
-                col(r.sex),
-                col(r.nhs_number),
-                col(r.upn),
-                col(r.postcode),
-                col(r.address_line1),
-                col(r.town),
-            )
-            .where(col(r.id).in_(ids.scalar_subquery()))
-            .where(col(r.child_id).is_not(None))
-        )
-    ).all()
-    return [(row.child_id, to_match_record(row)) for row in rows]
+    rows = (await session.execute(_CANDIDATES, {"keys": list(keys), "exclude": exclude})).all()
+    return [(row[0], row[11], (*row[1:3], tuple(row[3] or ()), *row[4:11])) for row in rows]
 
 
 async def records_of(session: AsyncSession, child_ids: Sequence[str]) -> list[ChildRecord]:
@@ -186,6 +190,21 @@ async def touch(session: AsyncSession, child_ids: Iterable[str]) -> None:
         await session.execute(
             update(Child).where(col(Child.id).in_(ids)).values(touched_at=utcnow())
         )
+
+
+_child = Child.__table__.c  # type: ignore[attr-defined]
+_TOUCH_LIVE = (
+    update(Child.__table__)  # type: ignore[attr-defined]
+    .where(_child.id == bindparam("child_id"), _child.merged_into.is_(None))
+    .values(touched_at=bindparam("now"))
+    .returning(_child.id)
+)
+
+
+async def touch_live(session: AsyncSession, child_id: str) -> bool:
+    """Touch a child that has not been merged away; False if there is none."""
+    found = await session.execute(_TOUCH_LIVE, {"child_id": child_id, "now": utcnow()})
+    return found.first() is not None
 
 
 async def open_items_between(

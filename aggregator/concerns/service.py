@@ -39,7 +39,7 @@ from aggregator.concerns.vocab import (
     Sex,
 )
 from aggregator.core.canonical import body_hash
-from aggregator.core.rows import insert_all, insert_unless_exists
+from aggregator.core.rows import insert_all, insert_unless_exists, new_row
 from aggregator.principals.models import Principal
 
 WITHHELD = "withheld at the reporter's request"
@@ -102,7 +102,8 @@ async def submit(
     _check_authority(agency, sub)
     digest = body_hash(sub.model_dump(mode="json"))
     detail = sub.concern
-    concern = Concern(
+    concern = new_row(
+        Concern,
         agency_id=agency.id,
         external_ref=sub.external_ref,
         body_hash=digest,
@@ -124,7 +125,8 @@ async def submit(
         return Stored(winner, created=False)
     child = sub.child
     address = child.address or Address()
-    record = ChildRecord(
+    record = new_row(
+        ChildRecord,
         concern_id=concern.id,
         agency_id=agency.id,
         given_name=child.given_name,
@@ -142,7 +144,8 @@ async def submit(
         independently_mobile=child.independently_mobile,
     )
     related = [
-        RelatedPerson(
+        new_row(
+            RelatedPerson,
             child_record_id=record.id,
             position=i,
             relationship=p.relationship.value,
@@ -153,7 +156,8 @@ async def submit(
         for i, p in enumerate(sub.related_people)
     ]
     s = sub.sharing
-    sharing = SharingRecord(
+    sharing = new_row(
+        SharingRecord,
         concern_id=concern.id,
         agency_id=agency.id,
         lawful_basis=s.lawful_basis.value,
