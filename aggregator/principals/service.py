@@ -3,8 +3,9 @@
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -62,18 +63,37 @@ async def add_user(
     return await issue_token(session, user)
 
 
+_principal = Principal.__table__  # type: ignore[attr-defined]
+_token = ApiToken.__table__  # type: ignore[attr-defined]
+_BY_TOKEN = (
+    select(*_principal.columns)
+    .select_from(_token.join(_principal, _token.c.principal_id == _principal.c.id))
+    .where(
+        _token.c.token_hash == bindparam("token_hash"),
+        _token.c.revoked_at.is_(None),
+        _principal.c.disabled_at.is_(None),
+    )
+)
+# Principals already built, by id with the row they were built from: every request
+# still asks the database (revocation is immediate), but an unchanged principal is
+# not rebuilt. They are shared between requests, so callers only read them.
+_built: dict[str, tuple[tuple[Any, ...], Principal]] = {}
+
+
 async def principal_for_token(session: AsyncSession, token: str) -> Principal | None:
     """The live principal behind a token, or None if unknown, revoked or disabled."""
-    row = (
-        await session.execute(
-            select(Principal)
-            .join(ApiToken, col(ApiToken.principal_id) == col(Principal.id))
-            .where(col(ApiToken.token_hash) == hash_token(token))
-            .where(col(ApiToken.revoked_at).is_(None))
-            .where(col(Principal.disabled_at).is_(None))
-        )
-    ).scalar_one_or_none()
-    return row
+    row = (await session.execute(_BY_TOKEN, {"token_hash": hash_token(token)})).first()
+    if row is None:
+        return None
+    values = tuple(row)
+    known = _built.get(row.id)
+    if known is not None and known[0] == values:
+        return known[1]
+    principal = Principal(**row._mapping)
+    if len(_built) > 10_000:
+        _built.clear()
+    _built[row.id] = (values, principal)
+    return principal
 
 
 async def revoke(
