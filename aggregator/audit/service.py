@@ -3,28 +3,16 @@
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from aggregator.audit.models import AuditEvent
+from aggregator.core.deferred import defer, discard
 from aggregator.core.rows import new_row
 
 # Events recorded in a request that then fails are rolled back with it; the
 # session dependency writes them again (see `events_to_replay`) so that a refused
 # or failed attempt is on the record too.
 _REPLAY_KEY = "audit_replay"
-# Events not yet written: one INSERT at commit instead of an ORM flush per event.
-_PENDING_KEY = "audit_pending"
-_INSERT = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
-
-
-@event.listens_for(Session, "before_commit")
-def _write_pending(session: Session) -> None:
-    """Every session writes its recorded events in the transaction it commits."""
-    pending = session.info.pop(_PENDING_KEY, None)
-    if pending:
-        session.execute(_INSERT, pending)
 
 
 class Actor(Protocol):
@@ -58,7 +46,7 @@ def record(session: AsyncSession, actor: Actor | None, entry: AuditEntry) -> Aud
         outcome=entry.outcome,
         detail=entry.detail,
     )
-    session.info.setdefault(_PENDING_KEY, []).append(row)
+    defer(session, [row])  # written with the transaction's other rows, before commit
     session.info.setdefault(_REPLAY_KEY, []).append(row)
     return row
 
@@ -70,7 +58,7 @@ def events_to_replay(session: AsyncSession, failure: str) -> list[AuditEvent]:
     happened, its effect did not.
     """
     replay: list[AuditEvent] = session.info.pop(_REPLAY_KEY, [])
-    session.info.pop(_PENDING_KEY, None)
+    discard(session)
     return [
         AuditEvent(
             occurred_at=e.occurred_at,
@@ -90,7 +78,7 @@ def events_to_replay(session: AsyncSession, failure: str) -> list[AuditEvent]:
 def forget_recorded(session: AsyncSession) -> None:
     """Called after a successful commit so the session can be reused."""
     session.info.pop(_REPLAY_KEY, None)
-    session.info.pop(_PENDING_KEY, None)
+    discard(session)
 
 
 def record_denied(session: AsyncSession, actor: Actor, path: str, method: str) -> None:

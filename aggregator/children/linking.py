@@ -26,7 +26,8 @@ from aggregator.children.models import BlockingKey, Child, HouseholdKey, ReviewI
 from aggregator.concerns.models import ChildRecord, RelatedPerson
 from aggregator.concerns.schemas import ConcernSubmission
 from aggregator.concerns.service import Stored, submit
-from aggregator.core.rows import insert_all, new_row
+from aggregator.core.deferred import defer
+from aggregator.core.rows import new_row
 from aggregator.core.types import utcnow
 from aggregator.principals.models import Principal
 from matching import ChildRecord as MatchRecord
@@ -82,7 +83,8 @@ def contributions_json(score: MatchScore) -> list[dict[str, object]]:
 
 
 def _review_item(new: ChildRecord, best: _Best) -> ReviewItem:
-    return ReviewItem(
+    return new_row(
+        ReviewItem,
         record_id=new.id,
         candidate_record_id=best.record.id,
         probability=best.score.probability,
@@ -100,9 +102,7 @@ async def index_record(
     """Store the record's blocking and household keys; returns the blocking keys."""
     if keys is None:
         keys = sorted(blocking_keys(to_match_record(rec)))
-    await insert_all(
-        session, [new_row(BlockingKey, key=k[:80], child_record_id=rec.id) for k in keys]
-    )
+    defer(session, [new_row(BlockingKey, key=k[:80], child_record_id=rec.id) for k in keys])
     household: dict[str, HouseholdKey] = {}
     addr = address_key(rec)
     if addr:
@@ -123,7 +123,7 @@ async def index_record(
                 kind="adult",
                 label=adult[1][:300],
             )
-    await insert_all(session, list(household.values()))
+    defer(session, list(household.values()))
     return keys
 
 
@@ -253,7 +253,7 @@ async def resolve_record(session: AsyncSession, rec: ChildRecord, actor: Actor) 
     result: LinkResult
     if not sure:
         child = new_row(Child, provisional=bool(maybe))
-        await insert_all(session, [child])
+        defer(session, [child])
         result = LinkResult("review" if maybe else "new", child.id)
     else:
         target_id, target_best = sure[0]
@@ -281,7 +281,7 @@ async def finish_record(
     """After the record is stored: its keys, its review items, and the audit event."""
     await index_record(session, rec, related, result.keys or None)
     items = [_review_item(rec, candidate) for candidate in result.pending_reviews]
-    await insert_all(session, items)
+    defer(session, items)
     result.review_items = [item.id for item in items]
     record(
         session,

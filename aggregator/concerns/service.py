@@ -39,7 +39,8 @@ from aggregator.concerns.vocab import (
     Sex,
 )
 from aggregator.core.canonical import body_hash
-from aggregator.core.rows import insert_all, insert_unless_exists, new_row
+from aggregator.core.deferred import defer
+from aggregator.core.rows import insert_unless_exists, new_row
 from aggregator.principals.models import Principal
 
 WITHHELD = "withheld at the reporter's request"
@@ -171,9 +172,7 @@ async def submit(
     )
     # Identity resolution runs here so the record is written once, with its child.
     link = await before_insert(record) if before_insert else None
-    await insert_all(session, [record])
-    await insert_all(session, related)
-    await insert_all(session, [sharing])
+    defer(session, [record, *related, sharing])
     return Stored(concern, created=True, record=record, related=related, link=link)
 
 

@@ -1,0 +1,134 @@
+"""Rows written together, in one statement on PostgreSQL, when next needed.
+
+Every statement sent to PostgreSQL is a round trip: a socket write and read in
+the service and a parse-bind-execute in the server. Once identity resolution
+has run, a submission still writes seven kinds of rows (its record, related
+people, sharing record, blocking and household keys, review items, audit
+events). `defer` queues them on the session; they are written just before the
+session's next statement, flush or commit (like the ORM's autoflush), so a
+reader in the same transaction always sees them. On PostgreSQL the queue goes
+in one statement of data-modifying CTEs, each `INSERT ... SELECT FROM unnest()`
+of one array per column, whose text depends only on which tables have rows
+(foreign keys are checked at the end of the statement, so order within it does
+not matter). Elsewhere (SQLite is in-process) each table gets one executemany.
+"""
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    Table,
+    event,
+    insert,
+    text,
+)
+from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.sql.elements import TextClause
+from sqlmodel import SQLModel
+
+from aggregator.core.rows import Row
+
+_KEY = "deferred_rows"
+_statements: dict[tuple[tuple[str, ...], ...], TextClause] = {}
+
+
+def defer(session: Any, rows: Sequence[SQLModel]) -> None:
+    """Queue `Row`s (see `rows.new_row`) on the session (async or sync)."""
+    if rows:
+        session.info.setdefault(_KEY, []).extend(rows)
+
+
+def discard(session: Any) -> None:
+    """Forget queued rows (their transaction rolled back)."""
+    session.info.pop(_KEY, None)
+
+
+def _pg_type(column: Any) -> tuple[str, str]:
+    """(array element type to bind, cast applied to each element when selected)."""
+    kind = column.type
+    impl = getattr(kind, "impl", kind)
+    if isinstance(kind, JSON):
+        return "text", "::json"
+    if isinstance(impl, DateTime):
+        return "timestamptz", ""
+    if isinstance(impl, Date):
+        return "date", ""
+    if isinstance(impl, Boolean):
+        return "boolean", ""
+    if isinstance(impl, Float):
+        return "float8", ""
+    if isinstance(impl, Integer):
+        return "int8", ""
+    return "text", ""
+
+
+def _pg_statement(tables: list[Table], columns: list[tuple[str, ...]]) -> TextClause:
+    key = tuple((t.name, *cols) for t, cols in zip(tables, columns, strict=True))
+    stmt = _statements.get(key)
+    if stmt is None:
+        parts = []
+        for i, (table, cols) in enumerate(zip(tables, columns, strict=True)):
+            selected, arrays = [], []
+            for j, name in enumerate(cols):
+                element, cast = _pg_type(table.c[name])
+                selected.append(f"c{j}{cast}")
+                arrays.append(f"CAST(:t{i}_{j} AS {element}[])")
+            names = ", ".join(f'"{c}"' for c in cols)
+            aliases = ", ".join(f"c{j}" for j in range(len(cols)))
+            # Table and column names come from our own metadata, values are bound.
+            parts.append(
+                f'w{i} AS (INSERT INTO "{table.name}" ({names}) '  # noqa: S608
+                f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) "
+                f"AS u({aliases}))"
+            )
+        stmt = _statements[key] = text("WITH " + ", ".join(parts) + " SELECT 1")
+    return stmt
+
+
+def _plain(value: Any, column: Any) -> Any:
+    if value is not None and isinstance(column.type, JSON):
+        return json.dumps(value, separators=(",", ":"), default=str)
+    return value
+
+
+def _write(session: Session) -> None:
+    rows: list[Row] | None = session.info.pop(_KEY, None)
+    if not rows:
+        return
+    by_table: dict[Table, list[Row]] = {}
+    for row in rows:
+        by_table.setdefault(row.table, []).append(row)
+    if session.get_bind().dialect.name != "postgresql":
+        for table, group in by_table.items():
+            session.execute(insert(table), group)
+        return
+    tables = list(by_table)
+    columns = [tuple(by_table[t][0]) for t in tables]
+    params: dict[str, list[Any]] = {}
+    for i, table in enumerate(tables):
+        for j, name in enumerate(columns[i]):
+            column = table.c[name]
+            params[f"t{i}_{j}"] = [_plain(r[name], column) for r in by_table[table]]
+    session.execute(_pg_statement(tables, columns), params)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _before_statement(state: ORMExecuteState) -> None:
+    _write(state.session)
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, *_: object) -> None:
+    _write(session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    _write(session)
