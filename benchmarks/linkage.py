@@ -147,7 +147,9 @@ def run_splink(name: str, identifier: bool) -> dict[str, Any]:
         cl.NameComparison("given_name").configure(term_frequency_adjustments=True),
         cl.NameComparison("surname").configure(term_frequency_adjustments=True),
         cl.DateOfBirthComparison(
-            "date_of_birth", input_is_string=True, datetime_format="%Y%m%d",
+            "date_of_birth",
+            input_is_string=True,
+            datetime_format="%Y%m%d",
             invalid_dates_as_null=True,
         ),
         cl.ExactMatch("street_number").configure(term_frequency_adjustments=True),
@@ -186,7 +188,9 @@ def run_splink(name: str, identifier: bool) -> dict[str, Any]:
         keys = [_pair(a, b) for a, b in zip(left_ids, right_ids, strict=True)]
     else:
         left_set = set(frame.index)
-        keys = [(a, b) if a in left_set else (b, a) for a, b in zip(left_ids, right_ids, strict=True)]
+        keys = [
+            (a, b) if a in left_set else (b, a) for a, b in zip(left_ids, right_ids, strict=True)
+        ]
     precision, recall, f1 = best_threshold(keys, probabilities, truth)
     return _row("splink", name, identifier, precision, recall, f1, len(keys), seconds)
 
@@ -211,13 +215,24 @@ def best_threshold(
 
 
 def _row(
-    library: str, dataset: str, identifier: bool, precision: float, recall: float,
-    f1: float, pairs: int, seconds: float,
+    library: str,
+    dataset: str,
+    identifier: bool,
+    precision: float,
+    recall: float,
+    f1: float,
+    pairs: int,
+    seconds: float,
 ) -> dict[str, Any]:
     return {
-        "library": library, "dataset": dataset, "identifier": identifier,
-        "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-        "pairs": pairs, "seconds": round(seconds, 2),
+        "library": library,
+        "dataset": dataset,
+        "identifier": identifier,
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "pairs": pairs,
+        "seconds": round(seconds, 2),
     }
 
 
@@ -228,7 +243,9 @@ def run_online(n_records: int, n_queries: int, seed: int = 11) -> dict[str, Any]
     """Index n_records synthetic records, then time queries for held-out records."""
     import psutil
 
-    population = generate_population(n_records * 2 // 5 + n_queries, records_per_child=(1, 4), seed=seed)
+    population = generate_population(
+        n_records * 2 // 5 + n_queries, records_per_child=(1, 4), seed=seed
+    )
     records = population.records
     rng = random.Random(seed)
     held_out = rng.sample(range(len(records)), n_queries)
@@ -276,13 +293,16 @@ def run_online(n_records: int, n_queries: int, seed: int = 11) -> dict[str, Any]
         right = sum(1 for p, ok in tops if p >= t and ok)
         sweep[str(t)] = sum(1 for p, ok in tops if p >= t and not ok) + linkable - right
     return {
-        "library": "matching", "dataset": f"synthetic-online-{len(indexed)}",
-        "records": len(indexed), "queries": n_queries,
+        "library": "matching",
+        "dataset": f"synthetic-online-{len(indexed)}",
+        "records": len(indexed),
+        "queries": n_queries,
         "p50_ms": round(statistics.median(latencies) * 1000, 3),
         "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))] * 1000, 3),
         "median_candidates": statistics.median(candidates),
         "p99_candidates": sorted(candidates)[int(0.99 * (len(candidates) - 1))],
-        "index_mb": round(memory / 2**20), "build_seconds": round(build, 1),
+        "index_mb": round(memory / 2**20),
+        "build_seconds": round(build, 1),
         "linked_to_true_child": round(correct / max(linkable, 1), 4),
         "linked_to_wrong_child": round(wrong / n_queries, 4),
         "threshold_sweep": sweep,
@@ -299,11 +319,15 @@ def _median_run(run: Any, repeats: int, *args: Any) -> dict[str, Any]:
 
 
 def _print_table(rows: Iterable[dict[str, Any]]) -> None:
-    print(f"{'library':<9} {'dataset':<7} {'identifier':<10} {'precision':>9} {'recall':>7} "
-          f"{'f1':>7} {'pairs':>9} {'seconds':>8}")
+    print(
+        f"{'library':<9} {'dataset':<7} {'identifier':<10} {'precision':>9} {'recall':>7} "
+        f"{'f1':>7} {'pairs':>9} {'seconds':>8}"
+    )
     for r in rows:
-        print(f"{r['library']:<9} {r['dataset']:<7} {r['identifier']!s:<10} {r['precision']:>9.4f} "
-              f"{r['recall']:>7.4f} {r['f1']:>7.4f} {r['pairs']:>9} {r['seconds']:>8.2f}")
+        print(
+            f"{r['library']:<9} {r['dataset']:<7} {r['identifier']!s:<10} {r['precision']:>9.4f} "
+            f"{r['recall']:>7.4f} {r['f1']:>7.4f} {r['pairs']:>9} {r['seconds']:>8.2f}"
+        )
 
 
 def main() -> None:

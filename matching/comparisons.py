@@ -75,9 +75,7 @@ class GivenNameComparison(Comparison):
         Level("crossed", "one record's given name is the other's family name", 0.004, 0.0005),
         Level("different", "different", 0.012, 0.9565),
     )
-    EXACT, SWAPPED, NICKNAME, JW92, PHONETIC, MIDDLE, INITIAL, JW85, CROSSED, DIFFERENT = (
-        range(10)
-    )
+    EXACT, SWAPPED, NICKNAME, JW92, PHONETIC, MIDDLE, INITIAL, JW85, CROSSED, DIFFERENT = range(10)
 
     def compare(self, a: Features, b: Features) -> int | None:
         x, y = a.given, b.given
@@ -158,8 +156,9 @@ class FamilyNameComparison(Comparison):
         return self.DIFFERENT
 
 
-def _swapped(given_a: str | None, given_b: str | None, family_a: str | None,
-             family_b: str | None) -> bool:
+def _swapped(
+    given_a: str | None, given_b: str | None, family_a: str | None, family_b: str | None
+) -> bool:
     """Given and family names swapped between the records, allowing a typo in each."""
     if not (given_a and given_b and family_a and family_b) or given_a == given_b:
         return False

@@ -127,13 +127,36 @@ def _date(text: str | None) -> tuple[PartialDate | None, str | None]:
 
 
 _PARTICLES = frozenset(
-    {"mac", "mc", "de", "da", "di", "du", "del", "della", "van", "von", "der", "den", "le",
-     "la", "st", "o", "al", "el", "bin", "ben", "ap", "ter", "ten"}
+    {
+        "mac",
+        "mc",
+        "de",
+        "da",
+        "di",
+        "du",
+        "del",
+        "della",
+        "van",
+        "von",
+        "der",
+        "den",
+        "le",
+        "la",
+        "st",
+        "o",
+        "al",
+        "el",
+        "bin",
+        "ben",
+        "ap",
+        "ter",
+        "ten",
+    }
 )
 
 
 def _join_particles(tokens: tuple[str, ...]) -> tuple[str, ...]:
-    """"Mac Neill" and "de Angelis" are one surname, not a double-barrelled pair."""
+    """ "Mac Neill" and "de Angelis" are one surname, not a double-barrelled pair."""
     if len(tokens) < 2 or not _PARTICLES.intersection(tokens[:-1]):
         return tokens
     joined: list[str] = []

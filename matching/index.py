@@ -118,7 +118,9 @@ class OnlineIndex:
         """The ``limit`` best-scoring candidates, strongest first, with explanations."""
         model = model or self.model
         f = Features(record)
-        weighed = [(model.weight_features(f, other), other) for other in self._candidate_features(f)]
+        weighed = [
+            (model.weight_features(f, other), other) for other in self._candidate_features(f)
+        ]
         weighed.sort(key=lambda item: item[0], reverse=True)
         results = []
         for _, other in weighed[:limit]:

@@ -361,8 +361,10 @@ class MatchModel:
         feats = [self.features(r) for r in records]
         sessions = (
             (lambda f: f.dob_digits, {"date_of_birth"}),
-            (lambda f: f"{f.given}|{f.family}" if f.given and f.family else None,
-             {"given_name", "family_name"}),
+            (
+                lambda f: f"{f.given}|{f.family}" if f.given and f.family else None,
+                {"given_name", "family_name"},
+            ),
         )
         estimated: dict[str, list[float]] = {}
         for key, blocked in sessions:
@@ -463,11 +465,15 @@ class MatchModel:
             # only UK units make a home by themselves (see same_place); elsewhere the
             # address key below finds every pair at one home
             lambda f: f.pc_unit if f.pc_sector is not None else None,
-            lambda f: f"{f.address_number}|{f.address_street}"
-            if f.address_number and f.address_street
-            else None,
+            lambda f: (
+                f"{f.address_number}|{f.address_street}"
+                if f.address_number and f.address_street
+                else None
+            ),
         ):
-            for pattern, count in self._session_patterns(feats, key, set(), max_pairs, seed).items():
+            for pattern, count in self._session_patterns(
+                feats, key, set(), max_pairs, seed
+            ).items():
                 if pattern[1]:
                     patterns[pattern] += count
         if not patterns:
@@ -521,7 +527,9 @@ class MatchModel:
         patterns: Counter[tuple[tuple[int | None, ...], bool]] = Counter()
         for i, j in pairs:
             levels, place = self._levels(feats[i], feats[j])
-            patterns[tuple(None if s else lv for s, lv in zip(skip, levels, strict=True)), place] += 1
+            patterns[
+                tuple(None if s else lv for s, lv in zip(skip, levels, strict=True)), place
+            ] += 1
         return patterns
 
     def _run_em(
@@ -594,4 +602,3 @@ class MatchModel:
         model.sibling_penalty = float(data.get("sibling_penalty", SIBLING_PENALTY_BITS))
         model._refresh()
         return model
-

@@ -91,12 +91,33 @@ for _group in _UK_NAME_GROUPS:
         _UK_FORMS[_name] = _UK_FORMS.get(_name, frozenset()) | {_group[0]}
 
 _ADDRESS_WORDS = {
-    "rd": "road", "st": "street", "ave": "avenue", "av": "avenue", "ln": "lane",
-    "dr": "drive", "cres": "crescent", "cl": "close", "ct": "court", "pl": "place",
-    "gdns": "gardens", "sq": "square", "tce": "terrace", "terr": "terrace", "gr": "grove",
-    "gro": "grove", "pk": "park", "hse": "house", "apt": "flat", "apartment": "flat",
-    "bldg": "building", "mt": "mount", "wy": "way", "cct": "circuit", "pde": "parade",
-    "hwy": "highway", "cir": "circle",
+    "rd": "road",
+    "st": "street",
+    "ave": "avenue",
+    "av": "avenue",
+    "ln": "lane",
+    "dr": "drive",
+    "cres": "crescent",
+    "cl": "close",
+    "ct": "court",
+    "pl": "place",
+    "gdns": "gardens",
+    "sq": "square",
+    "tce": "terrace",
+    "terr": "terrace",
+    "gr": "grove",
+    "gro": "grove",
+    "pk": "park",
+    "hse": "house",
+    "apt": "flat",
+    "apartment": "flat",
+    "bldg": "building",
+    "mt": "mount",
+    "wy": "way",
+    "cct": "circuit",
+    "pde": "parade",
+    "hwy": "highway",
+    "cir": "circle",
 }
 
 _UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
@@ -265,7 +286,7 @@ def address_tokens(text: str | None) -> tuple[str, ...]:
 
 
 def normalise_sex(text: str | None) -> str | None:
-    """"male"/"female" (also M/F, boy/girl); anything else carries no evidence."""
+    """ "male"/"female" (also M/F, boy/girl); anything else carries no evidence."""
     if not text:
         return None
     value = text.strip().lower()

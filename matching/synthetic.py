@@ -21,8 +21,17 @@ from matching.records import ChildRecord
 _NICKNAMES: dict[str, tuple[str, ...]] = {}
 for _group in _UK_NAME_GROUPS:
     _NICKNAMES[_group[0]] = tuple(n for n in _group[1:] if len(n) > 2)
-_ABBREVIATIONS = {"road": "Rd", "street": "St", "lane": "Ln", "avenue": "Ave", "close": "Cl",
-                  "drive": "Dr", "crescent": "Cres", "grove": "Gr", "way": "Way"}
+_ABBREVIATIONS = {
+    "road": "Rd",
+    "street": "St",
+    "lane": "Ln",
+    "avenue": "Ave",
+    "close": "Cl",
+    "drive": "Dr",
+    "crescent": "Cres",
+    "grove": "Gr",
+    "way": "Way",
+}
 _FIRST_DOB = date(2007, 1, 1).toordinal()
 _LAST_DOB = date(2024, 12, 31).toordinal()
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -120,9 +129,11 @@ def generate_population(
     records: list[ChildRecord] = []
     child_of: dict[str, str] = {}
     make = _RecordMaker(rng)
-    lo, hi = (records_per_child, records_per_child) if isinstance(
-        records_per_child, int
-    ) else records_per_child
+    lo, hi = (
+        (records_per_child, records_per_child)
+        if isinstance(records_per_child, int)
+        else records_per_child
+    )
     surnames = [*vocab.SURNAMES, *vocab.generated_surnames()]
     surname_weights = _zipf(len(surnames), 0.75)
     boy_weights = _zipf(len(vocab.BOYS), 0.6)
@@ -138,7 +149,9 @@ def generate_population(
         previous = _address(rng) if rng.random() < 0.25 else None
         mother = f"{rng.choice(vocab.ADULT_WOMEN)} {surname}"
         father = f"{rng.choice(vocab.ADULT_MEN)} {father_surname}" if rng.random() < 0.8 else None
-        size = min(rng.choices((1, 2, 3, 4), weights=(40, 35, 18, 7))[0], n_children - len(children))
+        size = min(
+            rng.choices((1, 2, 3, 4), weights=(40, 35, 18, 7))[0], n_children - len(children)
+        )
         twins = size >= 2 and rng.random() < 0.06
         kid_ids: list[str] = []
         used_names: set[str] = set()
@@ -147,8 +160,9 @@ def generate_population(
             index = len(children)
             cid = f"c{index}"
             sex = "male" if rng.random() < 0.51 else "female"
-            names, weights = (vocab.BOYS, boy_weights) if sex == "male" else (
-                vocab.GIRLS, girl_weights)
+            names, weights = (
+                (vocab.BOYS, boy_weights) if sex == "male" else (vocab.GIRLS, girl_weights)
+            )
             given = rng.choices(names, cum_weights=weights)[0]
             while name_forms(given) & used_names:
                 given = rng.choices(names, cum_weights=weights)[0]
@@ -163,9 +177,22 @@ def generate_population(
             nhs = _nhs_number(index, n_children, multiplier)
             born = date.fromordinal(dob)
             upn = _upn(index, multiplier) if born.year <= 2020 else None
-            child = Child(cid, hid, given.title(), middle.title() if middle else None,
-                          family.title(), born.isoformat(), sex, nhs, upn, address, previous,
-                          mother.title(), father.title() if father else None, twin_of)
+            child = Child(
+                cid,
+                hid,
+                given.title(),
+                middle.title() if middle else None,
+                family.title(),
+                born.isoformat(),
+                sex,
+                nhs,
+                upn,
+                address,
+                previous,
+                mother.title(),
+                father.title() if father else None,
+                twin_of,
+            )
             children.append(child)
             kid_ids.append(cid)
             for _ in range(rng.randint(lo, hi)):
@@ -242,7 +269,11 @@ class _RecordMaker:
         if r() < 0.005 and given is not None and family is not None:
             given, family = family, given
         dob: str | None = child.date_of_birth
-        year, month, day = child.date_of_birth[:4], child.date_of_birth[5:7], child.date_of_birth[8:]
+        year, month, day = (
+            child.date_of_birth[:4],
+            child.date_of_birth[5:7],
+            child.date_of_birth[8:],
+        )
         x = r()
         if x < 0.03 and int(day) <= 12:
             dob = f"{year}-{day}-{month}"

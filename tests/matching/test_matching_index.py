@@ -11,8 +11,17 @@ from matching import (
 from matching.synthetic import Population, generate_population
 
 ALFIE = ChildRecord(
-    "a", "Alfie", "Smith", (), "2019-03-07", "male", "9434765919", None, "LS6 2AB",
-    "12 Hyde Park Rd", "Leeds",
+    "a",
+    "Alfie",
+    "Smith",
+    (),
+    "2019-03-07",
+    "male",
+    "9434765919",
+    None,
+    "LS6 2AB",
+    "12 Hyde Park Rd",
+    "Leeds",
 )
 
 
@@ -30,7 +39,9 @@ def test_plausible_variants_share_a_key() -> None:
         ChildRecord("b", "Alfred", "Smyth-Jones", (), "2019-07-03"),
         ChildRecord("c", "Smith", "Alfie", (), "2019-03-07"),
         ChildRecord("d", None, None, (), None, postcode="ls62ab"),
-        ChildRecord("e", "Alfie", "Smith", (), None, postcode=None, address_line1="12 Hyde Park Road"),
+        ChildRecord(
+            "e", "Alfie", "Smith", (), None, postcode=None, address_line1="12 Hyde Park Road"
+        ),
         ChildRecord("f", "Alfie", "Smithe", (), "2019-03-08"),
         # both names changed (adopted, known by another name), same birthday and town
         ChildRecord("g", "Bobby", "Jones", (), "2019-07-03", town="leeds"),
@@ -51,8 +62,19 @@ def test_blocking_recall_on_a_synthetic_population(population: Population) -> No
 
 def test_index_returns_best_candidates_first_and_never_the_record_itself() -> None:
     index = OnlineIndex()
-    twin = ChildRecord("t", "Oscar", "Smith", (), "2019-03-07", "male", None, None, "LS6 2AB",
-                       "12 Hyde Park Rd", "Leeds")
+    twin = ChildRecord(
+        "t",
+        "Oscar",
+        "Smith",
+        (),
+        "2019-03-07",
+        "male",
+        None,
+        None,
+        "LS6 2AB",
+        "12 Hyde Park Rd",
+        "Leeds",
+    )
     stranger = ChildRecord("s", "Mia", "Okafor", (), "2015-01-01", postcode="LS6 2AB")
     for record in (ALFIE, twin, stranger):
         index.add(record)

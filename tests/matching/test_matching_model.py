@@ -96,14 +96,30 @@ def _with(record: ChildRecord, **changes: object) -> ChildRecord:
 
 
 ALFIE = ChildRecord(
-    "a", "Alfie", "Smith", (), "2019-03-07", "male", None, None, "LS6 2AB", "12 Hyde Park Rd",
+    "a",
+    "Alfie",
+    "Smith",
+    (),
+    "2019-03-07",
+    "male",
+    None,
+    None,
+    "LS6 2AB",
+    "12 Hyde Park Rd",
     "Leeds",
 )
 
 
 def test_explanation_reads_like_a_sentence() -> None:
-    other = _with(ALFIE, id="b", given_name="Alfred", date_of_birth="2019-07-03",
-                  postcode=None, address_line1="40 Mill Lane", nhs_number=None)
+    other = _with(
+        ALFIE,
+        id="b",
+        given_name="Alfred",
+        date_of_birth="2019-07-03",
+        postcode=None,
+        address_line1="40 Mill Lane",
+        nhs_number=None,
+    )
     lines = MODEL.score(ALFIE, other).explain()
     assert any(line.startswith("date of birth: day and month swapped, +") for line in lines)
     assert any(line.startswith("given name: nickname") for line in lines)
@@ -132,8 +148,15 @@ def test_different_valid_nhs_numbers_are_strong_evidence_against() -> None:
 def test_renamed_child_links_and_moved_renamed_child_goes_to_review() -> None:
     renamed = _with(ALFIE, id="r", given_name="ALFRED", family_name="Smyth-Jones")
     assert MODEL.decide(MODEL.score(ALFIE, renamed)) == Decision.LINK
-    moved = _with(ALFIE, id="m", given_name="Alfie", postcode="BD1 1AA",
-                  address_line1="3 Mill Lane", town="Bradford", nhs_number=None)
+    moved = _with(
+        ALFIE,
+        id="m",
+        given_name="Alfie",
+        postcode="BD1 1AA",
+        address_line1="3 Mill Lane",
+        town="Bradford",
+        nhs_number=None,
+    )
     assert MODEL.decide(MODEL.score(ALFIE, moved)) == Decision.LINK
     both = _with(renamed, id="b", postcode="BD1 1AA", address_line1="3 Mill Lane")
     assert MODEL.decide(MODEL.score(ALFIE, both)) != Decision.NO_MATCH
@@ -141,7 +164,9 @@ def test_renamed_child_links_and_moved_renamed_child_goes_to_review() -> None:
 
 def test_rare_names_weigh_more_than_common_ones() -> None:
     model = MatchModel.default()
-    people = [ChildRecord(str(i), "Jack", "Smith" if i % 1000 else "Pickersgill") for i in range(2000)]
+    people = [
+        ChildRecord(str(i), "Jack", "Smith" if i % 1000 else "Pickersgill") for i in range(2000)
+    ]
     model.term_frequencies.update(people)
     common = model.score(
         ChildRecord("a", family_name="Smith"), ChildRecord("b", family_name="Smith")
@@ -164,9 +189,10 @@ def test_model_round_trips_through_json(trained_model: MatchModel) -> None:
     copy = MatchModel.from_dict(json.loads(json.dumps(trained_model.to_dict())))
     other = _with(ALFIE, id="b", given_name="Alfred")
     assert copy.m == trained_model.m and copy.u_household == trained_model.u_household
-    assert copy.score(ALFIE, other).weight == MatchModel.from_dict(copy.to_dict()).score(
-        ALFIE, other
-    ).weight
+    assert (
+        copy.score(ALFIE, other).weight
+        == MatchModel.from_dict(copy.to_dict()).score(ALFIE, other).weight
+    )
 
 
 def test_training_keeps_probabilities_valid(trained_model: MatchModel) -> None:

@@ -36,14 +36,18 @@ def test_records_vary_like_real_ones() -> None:
     assert any(r.date_of_birth and len(r.date_of_birth) == 7 for r in records)
     by_child = {c.id: c for c in population.children}
     swapped = [
-        r for r in records
-        if r.date_of_birth and len(r.date_of_birth) == 10
+        r
+        for r in records
+        if r.date_of_birth
+        and len(r.date_of_birth) == 10
         and r.date_of_birth != by_child[population.child_of[r.id]].date_of_birth
     ]
     assert swapped
     nicknames = [
-        r for r in records
-        if r.given_name and len(r.given_name) > 1
+        r
+        for r in records
+        if r.given_name
+        and len(r.given_name) > 1
         and r.given_name.lower() != by_child[population.child_of[r.id]].given_name.lower()
     ]
     assert len(nicknames) > len(records) * 0.05
