@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
@@ -573,15 +573,16 @@ async def lift_silence(
     return silence
 
 
+_OPEN_FOR_CHILD = (
+    select(Alert)
+    .where(col(Alert.child_id) == bindparam("child_id"), col(Alert.state) != "resolved")
+    .order_by(col(Alert.opened_at))
+)
+
+
 async def open_alerts_for_picture(session: AsyncSession, child_id: str) -> list[dict[str, Any]]:
     """The picture's alert panel: this child's alerts that are not resolved."""
-    rows = (
-        await session.scalars(
-            select(Alert)
-            .where(col(Alert.child_id) == child_id, col(Alert.state) != "resolved")
-            .order_by(col(Alert.opened_at))
-        )
-    ).all()
+    rows = (await session.scalars(_OPEN_FOR_CHILD, {"child_id": child_id})).all()
     return [
         {
             "id": a.id,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from aggregator.children.models import HouseholdKey
+from aggregator.children.repository import SharedRecord
 from aggregator.concerns.models import ChildRecord, Concern, RelatedPerson
 from aggregator.principals.models import Principal
 
@@ -23,12 +24,12 @@ class Neighbourhood:
     agencies: dict[str, Principal]
     related: list[RelatedPerson]
     own_keys: list[HouseholdKey]
-    shared: list[tuple[HouseholdKey, ChildRecord]]
+    shared: list[SharedRecord]
     protected: set[str]  # concern ids whose reporter may not be named
     viewer_agency: str | None = None
 
 
-def _name(rec: ChildRecord) -> str:
+def _name(rec: ChildRecord | SharedRecord) -> str:
     return " ".join(p for p in (rec.given_name, rec.family_name) if p) or "unnamed"
 
 
@@ -67,16 +68,15 @@ def build_graph(n: Neighbourhood) -> nx.MultiDiGraph:
         kid = f"{key.kind}:{key.key}"
         g.add_node(kid, type="address" if key.kind == "address" else "adult", label=key.label)
         g.add_edge(me, kid, type="lives_at" if key.kind == "address" else "related_to")
-    for key, rec in n.shared:
-        if rec.child_id is None:
-            continue
-        other = f"child:{rec.child_id}"
+    for shared in n.shared:
+        other = f"child:{shared.child_id}"
         if other not in g:
-            g.add_node(other, type="child", label=_name(rec), focus=False)
-        kid = f"{key.kind}:{key.key}"
+            g.add_node(other, type="child", label=_name(shared), focus=False)
+        kid = f"{shared.kind}:{shared.key}"
         if kid not in g:
-            g.add_node(kid, type="address" if key.kind == "address" else "adult", label=key.label)
-        g.add_edge(other, kid, type="lives_at" if key.kind == "address" else "related_to")
+            kind = "address" if shared.kind == "address" else "adult"
+            g.add_node(kid, type=kind, label=shared.label)
+        g.add_edge(other, kid, type="lives_at" if shared.kind == "address" else "related_to")
     return g
 
 

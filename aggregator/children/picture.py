@@ -4,8 +4,9 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import col
 
 from aggregator.audit.service import Actor
@@ -90,23 +91,35 @@ def _agency_ref(agencies: dict[str, Principal], agency_id: str) -> AgencyRef:
     )
 
 
+# Built once: a picture runs about ten queries, and building each costs ~0.1 ms.
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+_PRINCIPALS = select(Principal).where(col(Principal.id).in_(_IDS))
+_MEMBER_CONCERNS = (
+    select(col(ChildRecord.child_id), col(Concern.category))
+    .join(Concern, col(Concern.id) == col(ChildRecord.concern_id))
+    .where(col(ChildRecord.child_id).in_(_IDS))
+)
+# Records, their concerns and sharing records in one round trip.
+_RECORDS_CONCERNS_SHARING = (
+    select(ChildRecord, Concern, SharingRecord)
+    .join(Concern, col(Concern.id) == col(ChildRecord.concern_id))
+    .join(SharingRecord, col(SharingRecord.concern_id) == col(Concern.id))
+    .where(col(ChildRecord.child_id) == bindparam("child_id"))
+    .order_by(col(ChildRecord.created_at))
+)
+
+
 async def _principals(session: AsyncSession, ids: set[str]) -> dict[str, Principal]:
     if not ids:
         return {}
-    rows = (await session.scalars(select(Principal).where(col(Principal.id).in_(list(ids))))).all()
+    rows = (await session.scalars(_PRINCIPALS, {"ids": list(ids)})).all()
     return {p.id: p for p in rows}
 
 
 async def _member_concerns(session: AsyncSession, child_ids: Sequence[str]) -> dict[str, list[str]]:
     if not child_ids:
         return {}
-    rows = (
-        await session.execute(
-            select(col(ChildRecord.child_id), col(Concern.category))
-            .join(Concern, col(Concern.id) == col(ChildRecord.concern_id))
-            .where(col(ChildRecord.child_id).in_(list(child_ids)))
-        )
-    ).all()
+    rows = (await session.execute(_MEMBER_CONCERNS, {"ids": list(child_ids)})).all()
     out: dict[str, list[str]] = defaultdict(list)
     for child_id, category in rows:
         out[str(child_id)].append(category)
@@ -116,19 +129,11 @@ async def _member_concerns(session: AsyncSession, child_ids: Sequence[str]) -> d
 async def load_neighbourhood(
     session: AsyncSession, child: Child, viewer: Actor
 ) -> tuple[Neighbourhood, dict[str, SharingRecord]]:
-    records = await repo.records_of(session, [child.id])
+    rows = (await session.execute(_RECORDS_CONCERNS_SHARING, {"child_id": child.id})).all()
+    records = [r for r, _, _ in rows]
     record_ids = [r.id for r in records]
-    concerns = await repo.concerns_of_records(session, record_ids)
-    sharing = {
-        s.concern_id: s
-        for s in (
-            await session.scalars(
-                select(SharingRecord).where(
-                    col(SharingRecord.concern_id).in_([c.id for c in concerns])
-                )
-            )
-        ).all()
-    }
+    concerns = sorted((c for _, c, _ in rows), key=lambda c: (c.observed_at, c.received_at))
+    sharing = {s.concern_id: s for _, _, s in rows}
     own_keys = await repo.household_keys_of(session, record_ids)
     shared = await repo.records_sharing(session, [k.key for k in own_keys], exclude_child=child.id)
     agencies = await _principals(
@@ -224,10 +229,7 @@ async def build_picture(
     members = household_of(g, f"child:{child.id}")
     member_ids = [m.split(":", 1)[1] for m in members]
     member_concerns = await _member_concerns(session, member_ids)
-    member_records: dict[str, ChildRecord] = {}
-    for _, rec in n.shared:
-        if rec.child_id:
-            member_records[rec.child_id] = rec
+    member_records = {shared.child_id: shared for shared in n.shared}
     household = Household(
         members=[
             HouseholdMember(

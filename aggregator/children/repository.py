@@ -2,7 +2,7 @@
 
 import zlib
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -16,11 +16,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import SQLCoreOperations
+from sqlalchemy.sql.elements import BindParameter, SQLCoreOperations
 from sqlmodel import col
 
 from aggregator.children.models import BlockingKey, Child, HouseholdKey, PairDecision, ReviewItem
-from aggregator.concerns.models import ChildRecord, Concern, RelatedPerson
+from aggregator.concerns.models import ChildRecord, RelatedPerson
 from aggregator.core.types import utcnow
 
 # A key shared by more records than this says little (a common name in a big
@@ -50,6 +50,7 @@ async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> None:
 
 # The record's id, the `MatchRecord` fields in their order, then its child.
 # Hot-path statements are built once, on the tables (Core, no ORM compilation).
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 _rec = ChildRecord.__table__.c  # type: ignore[attr-defined]
 _key = BlockingKey.__table__.c  # type: ignore[attr-defined]
 _MATCH_COLUMNS = (
@@ -226,19 +227,20 @@ async def open_items_between(
     )
 
 
+_OPEN_ITEMS = (
+    select(func.count())
+    .select_from(ReviewItem)
+    .where(
+        col(ReviewItem.state) == "open",
+        or_(col(ReviewItem.record_id).in_(_IDS), col(ReviewItem.candidate_record_id).in_(_IDS)),
+    )
+)
+
+
 async def open_items_for_records(session: AsyncSession, record_ids: Sequence[str]) -> int:
-    rows = (
-        await session.scalars(
-            select(col(ReviewItem.id)).where(
-                col(ReviewItem.state) == "open",
-                or_(
-                    col(ReviewItem.record_id).in_(list(record_ids)),
-                    col(ReviewItem.candidate_record_id).in_(list(record_ids)),
-                ),
-            )
-        )
-    ).all()
-    return len(rows)
+    if not record_ids:
+        return 0
+    return int(await session.scalar(_OPEN_ITEMS, {"ids": list(record_ids)}) or 0)
 
 
 async def set_pair_decision(
@@ -267,21 +269,57 @@ async def drop_decisions_between(
     return len(found)
 
 
+_HOUSEHOLD_KEYS = select(HouseholdKey).where(col(HouseholdKey.child_record_id).in_(_IDS))
+
+
 async def household_keys_of(session: AsyncSession, record_ids: Sequence[str]) -> list[HouseholdKey]:
     if not record_ids:
         return []
-    return list(
-        (
-            await session.scalars(
-                select(HouseholdKey).where(col(HouseholdKey.child_record_id).in_(list(record_ids)))
-            )
-        ).all()
+    return list((await session.scalars(_HOUSEHOLD_KEYS, {"ids": list(record_ids)})).all())
+
+
+class SharedRecord(NamedTuple):
+    """Another child's record sharing a household key with this child: only what the
+    picture shows of it (a name and date of birth beside the shared key)."""
+
+    key: str
+    kind: str
+    label: str
+    child_id: str
+    given_name: str | None
+    family_name: str | None
+    date_of_birth: str | None
+
+
+_hk = HouseholdKey.__table__  # type: ignore[attr-defined]
+_records = ChildRecord.__table__  # type: ignore[attr-defined]
+_SMALL_HOUSEHOLD_KEYS = (
+    select(_hk.c.key)
+    .join(_records, _rec.id == _hk.c.child_record_id)
+    .where(_hk.c.key.in_(bindparam("keys", expanding=True)))
+    .group_by(_hk.c.key)
+    .having(func.count(func.distinct(_rec.child_id)) <= HOUSEHOLD_MAX_CHILDREN)
+)
+_SHARING = (
+    select(
+        _hk.c.key,
+        _hk.c.kind,
+        _hk.c.label,
+        _rec.child_id,
+        _rec.given_name,
+        _rec.family_name,
+        _rec.date_of_birth,
     )
+    .join_from(_hk, _records, _rec.id == _hk.c.child_record_id)
+    .where(_hk.c.key.in_(_SMALL_HOUSEHOLD_KEYS.scalar_subquery()))
+    .where(_rec.child_id != bindparam("exclude_child"))
+    .limit(bindparam("limit"))
+)
 
 
 async def records_sharing(
     session: AsyncSession, keys: Sequence[str], exclude_child: str, limit: int = 200
-) -> list[tuple[HouseholdKey, ChildRecord]]:
+) -> list[SharedRecord]:
     """Other children's records sharing an address or adult key with this child.
 
     A key shared by more than HOUSEHOLD_MAX_CHILDREN children is no household (a
@@ -289,23 +327,15 @@ async def records_sharing(
     """
     if not keys:
         return []
-    small = (
-        select(col(HouseholdKey.key))
-        .join(ChildRecord, col(ChildRecord.id) == col(HouseholdKey.child_record_id))
-        .where(col(HouseholdKey.key).in_(list(keys)))
-        .group_by(col(HouseholdKey.key))
-        .having(func.count(func.distinct(col(ChildRecord.child_id))) <= HOUSEHOLD_MAX_CHILDREN)
-    )
     rows = (
         await session.execute(
-            select(HouseholdKey, ChildRecord)
-            .join(ChildRecord, col(ChildRecord.id) == col(HouseholdKey.child_record_id))
-            .where(col(HouseholdKey.key).in_(small.scalar_subquery()))
-            .where(col(ChildRecord.child_id) != exclude_child)
-            .limit(limit)
+            _SHARING, {"keys": list(keys), "exclude_child": exclude_child, "limit": limit}
         )
     ).all()
-    return [(hk, rec) for hk, rec in rows]
+    return [SharedRecord(*row) for row in rows if row[3] is not None]
+
+
+_RELATED = select(RelatedPerson).where(col(RelatedPerson.child_record_id).in_(_IDS))
 
 
 async def related_people_of(
@@ -313,27 +343,4 @@ async def related_people_of(
 ) -> list[RelatedPerson]:
     if not record_ids:
         return []
-    return list(
-        (
-            await session.scalars(
-                select(RelatedPerson).where(
-                    col(RelatedPerson.child_record_id).in_(list(record_ids))
-                )
-            )
-        ).all()
-    )
-
-
-async def concerns_of_records(session: AsyncSession, record_ids: Sequence[str]) -> list[Concern]:
-    if not record_ids:
-        return []
-    return list(
-        (
-            await session.scalars(
-                select(Concern)
-                .join(ChildRecord, col(ChildRecord.concern_id) == col(Concern.id))
-                .where(col(ChildRecord.id).in_(list(record_ids)))
-                .order_by(col(Concern.observed_at), col(Concern.received_at))
-            )
-        ).all()
-    )
+    return list((await session.scalars(_RELATED, {"ids": list(record_ids)})).all())
