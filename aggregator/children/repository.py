@@ -1,13 +1,16 @@
 """Every query of identity resolution and the picture."""
 
+import json
 import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
+    Text,
     and_,
     bindparam,
+    cast,
     delete,
     func,
     or_,
@@ -57,7 +60,9 @@ _MATCH_COLUMNS = (
     _rec.id,
     _rec.given_name,
     _rec.family_name,
-    _rec.other_names,
+    # As text, NULL when empty (most records): decoding '[]' per candidate through
+    # the JSON type costs more than the few real lists decoded below.
+    func.nullif(cast(_rec.other_names, Text), "[]"),
     _rec.date_of_birth,
     _rec.sex,
     _rec.nhs_number,
@@ -98,7 +103,10 @@ async def candidate_records(
     if not keys:
         return []
     rows = (await session.execute(_CANDIDATES, {"keys": list(keys), "exclude": exclude})).all()
-    return [(row[0], row[11], (*row[1:3], tuple(row[3] or ()), *row[4:11])) for row in rows]
+    return [
+        (row[0], row[11], (*row[1:3], tuple(json.loads(row[3])) if row[3] else (), *row[4:11]))
+        for row in rows
+    ]
 
 
 async def records_of(session: AsyncSession, child_ids: Sequence[str]) -> list[ChildRecord]:

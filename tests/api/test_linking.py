@@ -428,3 +428,17 @@ async def test_concurrent_decisions_on_one_item_end_consistent(
     together = await child_of(db, first) == await child_of(db, second)
     # whichever decision landed last is the one in force, and the children agree with it
     assert together == (decided["decision"] == "same_child")
+
+
+async def test_candidates_carry_other_names_as_stored(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    from aggregator.children import repository as repo
+
+    school = await f.agency(db)
+    with_alias = await submit(client, school, "ON-1", **ALFIE, other_names=["Alfred James"])
+    without = await submit(client, school, "ON-2", **{**ALFIE, "given_name": "Alfy"})
+    records = {await record_of(db, with_alias): ("Alfred James",), await record_of(db, without): ()}
+    async with db.session() as session:
+        found = await repo.candidate_records(session, ["pc:LS62AB"], exclude="none")
+    assert {rid: values[2] for rid, _, values in found} == records
