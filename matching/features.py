@@ -76,14 +76,28 @@ class Features:
         self.pc_unit: str | None = _intern(postcode[0]) if postcode else None
         self.pc_sector: str | None = _maybe_intern(postcode[1]) if postcode else None
         self.pc_district: str | None = _maybe_intern(postcode[2]) if postcode else None
-        tokens = address_tokens(record.address_line1)
-        self.address: str | None = _intern(" ".join(tokens)) if tokens else None
-        number = next((t for t in tokens if any(c.isdigit() for c in t)), None)
-        self.address_number: str | None = _maybe_intern(number)
-        street = " ".join(t for t in tokens if not any(c.isdigit() for c in t))
-        self.address_street: str | None = _intern(street) if street else None
-        town = " ".join(address_tokens(record.town))
-        self.town: str | None = _intern(town) if town else None
+        self.address, self.address_number, self.address_street = _address_parts(
+            record.address_line1
+        )
+        self.town: str | None = _town(record.town)
+
+
+@lru_cache(maxsize=131072)
+def _address_parts(line1: str | None) -> tuple[str | None, str | None, str | None]:
+    """(whole line, house number, street) of an address line, normalised; a
+    household's records repeat the same line, so this is cached."""
+    tokens = address_tokens(line1)
+    if not tokens:
+        return None, None, None
+    number = next((t for t in tokens if any(c.isdigit() for c in t)), None)
+    street = " ".join(t for t in tokens if not any(c.isdigit() for c in t))
+    return _intern(" ".join(tokens)), _maybe_intern(number), _intern(street) if street else None
+
+
+@lru_cache(maxsize=65536)
+def _town(text: str | None) -> str | None:
+    town = " ".join(address_tokens(text))
+    return _intern(town) if town else None
 
 
 def names_of(record: ChildRecord) -> tuple[str | None, str | None]:

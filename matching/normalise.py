@@ -7,6 +7,7 @@ the ones that do.
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 from functools import lru_cache
@@ -232,9 +233,14 @@ def nhs_number(text: str | None) -> str | None:
     return digits or None
 
 
+_NHS_WEIGHTS = range(10, 1, -1)
+
+
 def nhs_check_digit(first_nine: str) -> int | None:
     """Modulus 11 check digit for nine digits; None when no valid number exists."""
-    total = sum(int(d) * w for d, w in zip(first_nine, range(10, 1, -1), strict=True))
+    if len(first_nine) != 9:
+        raise ValueError("nine digits expected")
+    total = sum(map(operator.mul, map(int, first_nine), _NHS_WEIGHTS))
     check = 11 - total % 11
     if check == 11:
         return 0
