@@ -103,25 +103,17 @@ async def index_record(
     if keys is None:
         keys = sorted(blocking_keys(to_match_record(rec)))
     defer(session, [new_row(BlockingKey, key=k[:80], child_record_id=rec.id) for k in keys])
+    found = [("address", address_key(rec))]
+    found += [("adult", adult_key(person, rec)) for person in related]
     household: dict[str, HouseholdKey] = {}
-    addr = address_key(rec)
-    if addr:
-        household[addr[0]] = new_row(
-            HouseholdKey,
-            key=addr[0][:120],
-            child_record_id=rec.id,
-            kind="address",
-            label=addr[1][:300],
-        )
-    for person in related:
-        adult = adult_key(person, rec)
-        if adult and adult[0] not in household:
-            household[adult[0]] = new_row(
+    for kind, key in found:
+        if key and key[0] not in household:
+            household[key[0]] = new_row(
                 HouseholdKey,
-                key=adult[0][:120],
+                key=key[0][:120],
                 child_record_id=rec.id,
-                kind="adult",
-                label=adult[1][:300],
+                kind=kind,
+                label=key[1][:300],
             )
     defer(session, list(household.values()))
     return keys
