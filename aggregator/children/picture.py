@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import col
 
 from aggregator.audit.service import Actor
@@ -92,12 +91,11 @@ def _agency_ref(agencies: dict[str, Principal], agency_id: str) -> AgencyRef:
 
 
 # Built once: a picture runs about ten queries, and building each costs ~0.1 ms.
-_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
-_PRINCIPALS = select(Principal).where(col(Principal.id).in_(_IDS))
+_PRINCIPALS = select(Principal).where(col(Principal.id).in_(repo.IDS))
 _MEMBER_CONCERNS = (
     select(col(ChildRecord.child_id), col(Concern.category))
     .join(Concern, col(Concern.id) == col(ChildRecord.concern_id))
-    .where(col(ChildRecord.child_id).in_(_IDS))
+    .where(col(ChildRecord.child_id).in_(repo.IDS))
 )
 # Records, their concerns and sharing records in one round trip.
 _RECORDS_CONCERNS_SHARING = (

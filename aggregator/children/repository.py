@@ -53,7 +53,8 @@ async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> None:
 
 # The record's id, the `MatchRecord` fields in their order, then its child.
 # Hot-path statements are built once, on the tables (Core, no ORM compilation).
-_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+# A list of ids, bound as `{"ids": [...]}` (one statement text whatever its length).
+IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 _rec = ChildRecord.__table__.c  # type: ignore[attr-defined]
 _key = BlockingKey.__table__.c  # type: ignore[attr-defined]
 _MATCH_COLUMNS = (
@@ -240,7 +241,7 @@ _OPEN_ITEMS = (
     .select_from(ReviewItem)
     .where(
         col(ReviewItem.state) == "open",
-        or_(col(ReviewItem.record_id).in_(_IDS), col(ReviewItem.candidate_record_id).in_(_IDS)),
+        or_(col(ReviewItem.record_id).in_(IDS), col(ReviewItem.candidate_record_id).in_(IDS)),
     )
 )
 
@@ -277,7 +278,7 @@ async def drop_decisions_between(
     return len(found)
 
 
-_HOUSEHOLD_KEYS = select(HouseholdKey).where(col(HouseholdKey.child_record_id).in_(_IDS))
+_HOUSEHOLD_KEYS = select(HouseholdKey).where(col(HouseholdKey.child_record_id).in_(IDS))
 
 
 async def household_keys_of(session: AsyncSession, record_ids: Sequence[str]) -> list[HouseholdKey]:
@@ -343,7 +344,7 @@ async def records_sharing(
     return [SharedRecord(*row) for row in rows if row[3] is not None]
 
 
-_RELATED = select(RelatedPerson).where(col(RelatedPerson.child_record_id).in_(_IDS))
+_RELATED = select(RelatedPerson).where(col(RelatedPerson.child_record_id).in_(IDS))
 
 
 async def related_people_of(
