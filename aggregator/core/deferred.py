@@ -13,9 +13,11 @@ of one array per column, whose text depends only on which tables have rows
 not matter). Elsewhere (SQLite is in-process) each table gets one executemany.
 """
 
+from __future__ import annotations
+
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -27,22 +29,26 @@ from sqlalchemy import (
     Table,
     event,
     insert,
-    text,
 )
 from sqlalchemy.orm import ORMExecuteState, Session
-from sqlalchemy.sql.elements import TextClause
 from sqlmodel import SQLModel
 
-from aggregator.core.rows import Row
+if TYPE_CHECKING:  # rows -> driver -> deferred: only the type is needed here
+    from aggregator.core.rows import Row
 
 _KEY = "deferred_rows"
-_statements: dict[tuple[tuple[str, ...], ...], TextClause] = {}
+_statements: dict[tuple[tuple[str, ...], ...], str] = {}
 
 
 def defer(session: Any, rows: Sequence[SQLModel]) -> None:
     """Queue `Row`s (see `rows.new_row`) on the session (async or sync)."""
     if rows:
         session.info.setdefault(_KEY, []).extend(rows)
+
+
+def pending(session: Any) -> bool:
+    """Whether rows are queued on the session."""
+    return bool(session.info.get(_KEY))
 
 
 def discard(session: Any) -> None:
@@ -69,17 +75,19 @@ def _pg_type(column: Any) -> tuple[str, str]:
     return "text", ""
 
 
-def _pg_statement(tables: list[Table], columns: list[tuple[str, ...]]) -> TextClause:
+def _pg_statement(tables: list[Table], columns: list[tuple[str, ...]]) -> str:
     key = tuple((t.name, *cols) for t, cols in zip(tables, columns, strict=True))
     stmt = _statements.get(key)
     if stmt is None:
         parts = []
+        n = 0
         for i, (table, cols) in enumerate(zip(tables, columns, strict=True)):
             selected, arrays = [], []
             for j, name in enumerate(cols):
                 element, cast = _pg_type(table.c[name])
+                n += 1
                 selected.append(f"c{j}{cast}")
-                arrays.append(f"CAST(:t{i}_{j} AS {element}[])")
+                arrays.append(f"${n}::{element}[]")
             names = ", ".join(f'"{c}"' for c in cols)
             aliases = ", ".join(f"c{j}" for j in range(len(cols)))
             # Table and column names come from our own metadata, values are bound.
@@ -88,7 +96,7 @@ def _pg_statement(tables: list[Table], columns: list[tuple[str, ...]]) -> TextCl
                 f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) "
                 f"AS u({aliases}))"
             )
-        stmt = _statements[key] = text("WITH " + ", ".join(parts) + " SELECT 1")
+        stmt = _statements[key] = "WITH " + ", ".join(parts) + " SELECT 1"
     return stmt
 
 
@@ -98,25 +106,45 @@ def _plain(value: Any, column: Any) -> Any:
     return value
 
 
-def _write(session: Session) -> None:
-    rows: list[Row] | None = session.info.pop(_KEY, None)
-    if not rows:
-        return
+def _by_table(rows: list[Row]) -> dict[Table, list[Row]]:
     by_table: dict[Table, list[Row]] = {}
     for row in rows:
         by_table.setdefault(row.table, []).append(row)
-    if session.get_bind().dialect.name != "postgresql":
-        for table, group in by_table.items():
-            session.execute(insert(table), group)
-        return
+    return by_table
+
+
+def take_for_postgresql(session: Any) -> tuple[str, list[list[Any]]] | None:
+    """Unqueue the session's rows as one PostgreSQL statement (positional `$n`
+    parameters, one array per column) and its arguments; None if nothing is queued."""
+    rows: list[Row] | None = session.info.pop(_KEY, None)
+    if not rows:
+        return None
+    by_table = _by_table(rows)
     tables = list(by_table)
     columns = [tuple(by_table[t][0]) for t in tables]
-    params: dict[str, list[Any]] = {}
-    for i, table in enumerate(tables):
-        for j, name in enumerate(columns[i]):
-            column = table.c[name]
-            params[f"t{i}_{j}"] = [_plain(r[name], column) for r in by_table[table]]
-    session.execute(_pg_statement(tables, columns), params)
+    args = [
+        [_plain(r[name], table.c[name]) for r in by_table[table]]
+        for table, cols in zip(tables, columns, strict=True)
+        for name in cols
+    ]
+    return _pg_statement(tables, columns), args
+
+
+def _write(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        pending = take_for_postgresql(session)
+        if pending is not None:
+            session.connection().exec_driver_sql(pending[0], tuple(pending[1]))
+        return
+    rows: list[Row] | None = session.info.pop(_KEY, None)
+    for table, group in _by_table(rows or []).items():
+        session.execute(insert(table), group)
+
+
+async def write_pending(session: Any) -> None:
+    """Write queued rows now through SQLAlchemy (an async session)."""
+    if pending(session):
+        await session.run_sync(_write)
 
 
 @event.listens_for(Session, "do_orm_execute")

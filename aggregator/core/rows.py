@@ -11,16 +11,19 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import Insert, Table, insert
+from sqlalchemy import Insert, Table, bindparam, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
+
+from aggregator.core.driver import Fast
 
 M = TypeVar("M", bound=SQLModel)
 
 _Default = tuple[str, Any, Callable[[], Any] | None]
 _defaults: dict[type[SQLModel], list[_Default]] = {}
-_inserts: dict[tuple[Table, str, tuple[str, ...]], Insert] = {}
+_inserts: dict[Table, Insert] = {}
+_fast_inserts: dict[tuple[Table, tuple[str, ...], tuple[str, ...]], Fast] = {}
 
 
 class Row(dict[str, Any]):
@@ -90,20 +93,10 @@ def _table(obj: SQLModel) -> Table:
     return obj.table if isinstance(obj, Row) else obj.__table__  # type: ignore[attr-defined]
 
 
-def _insert(table: Table, dialect: str = "", unique: tuple[str, ...] = ()) -> Insert:
-    key = (table, dialect, unique)
-    stmt = _inserts.get(key)
+def _insert(table: Table) -> Insert:
+    stmt = _inserts.get(table)
     if stmt is None:
-        if unique:
-            build = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            stmt = (
-                build(table)
-                .on_conflict_do_nothing(index_elements=list(unique))
-                .returning(table.primary_key.columns.values()[0])
-            )
-        else:
-            stmt = insert(table)
-        _inserts[key] = stmt
+        stmt = _inserts[table] = insert(table)
     return stmt
 
 
@@ -113,9 +106,26 @@ async def insert_all(session: AsyncSession, objs: Sequence[SQLModel]) -> None:
         await session.execute(_insert(_table(objs[0])), [values(o) for o in objs])
 
 
+def _insert_unless_exists(table: Table, unique: tuple[str, ...], names: tuple[str, ...]) -> Fast:
+    key = (table, unique, names)
+    fast = _fast_inserts.get(key)
+    if fast is None:
+        columns = {name: bindparam(name, type_=table.c[name].type) for name in names}
+        built = [
+            dialect.insert(table)
+            .values(columns)
+            .on_conflict_do_nothing(index_elements=list(unique))
+            .returning(table.primary_key.columns.values()[0])
+            for dialect in (sqlite, postgresql)
+        ]
+        fast = _fast_inserts[key] = Fast(built[0], pg=built[1])
+    return fast
+
+
 async def insert_unless_exists(session: AsyncSession, obj: SQLModel, unique: Sequence[str]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; False when a row with the same `unique`
     columns exists. Concurrent inserts wait for each other inside the database, so
     exactly one wins without a savepoint round trip."""
-    stmt = _insert(_table(obj), session.get_bind().dialect.name, tuple(unique))
-    return (await session.execute(stmt, values(obj))).first() is not None
+    row = values(obj)
+    fast = _insert_unless_exists(_table(obj), tuple(unique), tuple(row))
+    return await fast.first(session, **row) is not None

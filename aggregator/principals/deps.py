@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.audit.service import events_to_replay, forget_recorded, record_denied
 from aggregator.core.db import Database
+from aggregator.core.driver import write_deferred
 from aggregator.principals.models import Principal
 from aggregator.principals.service import principal_for_token
 
@@ -29,6 +30,7 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     async with db.sessionmaker() as session:
         try:
             yield session
+            await write_deferred(session)
             await session.commit()
             forget_recorded(session)
         except BaseException as exc:

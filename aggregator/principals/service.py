@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from aggregator.concerns.vocab import AgencyType, Role
+from aggregator.core.driver import Fast
 from aggregator.core.types import utcnow
 from aggregator.principals.models import ApiToken, Principal
 
@@ -65,7 +66,8 @@ async def add_user(
 
 _principal = Principal.__table__  # type: ignore[attr-defined]
 _token = ApiToken.__table__  # type: ignore[attr-defined]
-_BY_TOKEN = (
+_PRINCIPAL_COLUMNS = tuple(c.name for c in _principal.columns)
+_BY_TOKEN = Fast(
     select(*_principal.columns)
     .select_from(_token.join(_principal, _token.c.principal_id == _principal.c.id))
     .where(
@@ -82,17 +84,17 @@ _built: dict[str, tuple[tuple[Any, ...], Principal]] = {}
 
 async def principal_for_token(session: AsyncSession, token: str) -> Principal | None:
     """The live principal behind a token, or None if unknown, revoked or disabled."""
-    row = (await session.execute(_BY_TOKEN, {"token_hash": hash_token(token)})).first()
+    row = await _BY_TOKEN.first(session, token_hash=hash_token(token))
     if row is None:
         return None
     values = tuple(row)
-    known = _built.get(row.id)
+    known = _built.get(values[0])
     if known is not None and known[0] == values:
         return known[1]
-    principal = Principal(**row._mapping)
+    principal = Principal(**dict(zip(_PRINCIPAL_COLUMNS, values, strict=True)))
     if len(_built) > 10_000:
         _built.clear()
-    _built[row.id] = (values, principal)
+    _built[values[0]] = (values, principal)
     return principal
 
 

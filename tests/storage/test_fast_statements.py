@@ -1,0 +1,83 @@
+"""`Fast` statements: asyncpg directly on PostgreSQL, inside the session's transaction."""
+
+import pytest
+from sqlalchemy import event, func, literal, select
+
+from aggregator.children.models import BlockingKey
+from aggregator.concerns.models import ChildRecord
+from aggregator.core.db import Database
+from aggregator.core.deferred import defer
+from aggregator.core.driver import Fast, write_deferred
+from aggregator.core.rows import insert_unless_exists, new_row
+from tests import factories as f
+from tests.storage.test_deferred_rows import _concern, _rows
+
+_KEYS_LIKE = Fast(
+    select(BlockingKey.key, literal(7))  # a literal is bound from the statement itself
+    .where(BlockingKey.key.like("a%"))
+    .order_by(BlockingKey.key)
+)
+
+
+class _Statements:
+    """Counts the statements that go through SQLAlchemy's cursor."""
+
+    def __init__(self, db: Database) -> None:
+        self.db, self.seen = db, list[str]()
+
+    def _count(self, _conn: object, _cursor: object, statement: str, *_: object) -> None:
+        self.seen.append(statement)
+
+    def __enter__(self) -> "_Statements":
+        event.listen(self.db.engine.sync_engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        event.remove(self.db.engine.sync_engine, "before_cursor_execute", self._count)
+
+
+async def test_a_fast_read_sees_rows_queued_in_its_transaction(db: Database) -> None:
+    agency = (await f.agency(db)).principal
+    concern_id = await _concern(db, agency.id)
+    child, record, keys = _rows(concern_id, agency.id)
+    async with db.session() as session:
+        defer(session, [child, record, *keys])
+        with _Statements(db) as sent:
+            rows = await _KEYS_LIKE.all(session)
+            first = await _KEYS_LIKE.first(session)
+        assert [tuple(r) for r in rows] == [("a", 7)]
+        assert first is not None and tuple(first) == ("a", 7)
+        # On PostgreSQL neither the queued rows nor the read went through SQLAlchemy.
+        assert (sent.seen == []) == (db.dialect == "postgresql")
+
+
+async def test_write_deferred_writes_queued_rows_before_the_commit(db: Database) -> None:
+    agency = (await f.agency(db)).principal
+    concern_id = await _concern(db, agency.id)
+    child, record, keys = _rows(concern_id, agency.id)
+    async with db.session() as session:
+        defer(session, [child, record, *keys])
+        await write_deferred(session)
+        count = select(func.count()).select_from(BlockingKey)
+        assert await session.scalar(count) == 2
+    async with db.session() as session:
+        stored = await session.get(ChildRecord, record.id)
+        assert stored is not None and stored.other_names == ["Rose"]
+
+
+async def test_a_fast_write_goes_with_a_rollback(db: Database) -> None:
+    agency = (await f.agency(db)).principal
+    concern_id = await _concern(db, agency.id)
+    child, record, _keys = _rows(concern_id, agency.id)
+    with pytest.raises(RuntimeError):
+        async with db.session() as session:
+            defer(session, [child])
+            assert await insert_unless_exists(session, record, ("concern_id",))
+            raise RuntimeError("the request failed")
+    async with db.session() as session:
+        assert await session.get(ChildRecord, record.id) is None
+        # and the same insert, committed this time, happens once only
+        assert await insert_unless_exists(session, child, ("id",))
+        assert await insert_unless_exists(session, record, ("concern_id",))
+        again = new_row(ChildRecord, **{**record, "id": "another"})
+        assert not await insert_unless_exists(session, again, ("concern_id",))
