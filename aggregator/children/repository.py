@@ -6,16 +6,19 @@ from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
+    Select,
     Text,
     and_,
+    any_,
     bindparam,
+    case,
     cast,
     delete,
     func,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +27,7 @@ from sqlmodel import col
 
 from aggregator.children.models import BlockingKey, Child, HouseholdKey, PairDecision, ReviewItem
 from aggregator.concerns.models import ChildRecord, RelatedPerson
+from aggregator.core.driver import Fast, pg_connection
 from aggregator.core.types import utcnow
 
 # A key shared by more records than this says little (a common name in a big
@@ -31,6 +35,10 @@ from aggregator.core.types import utcnow
 CANDIDATE_CAP = 400
 # Keys shared by more records than this are skipped when fetching candidates.
 MAX_BLOCK = 300
+# A candidate shares at least this many of the record's usable keys, or an
+# identifier (fewer only when the record has fewer usable keys): one shared key
+# alone is mostly coincidence (a birthday and a sound-alike initial, one postcode).
+MIN_SHARED_KEYS = 2
 # A household key shared by more children than this joins strangers, not siblings.
 HOUSEHOLD_MAX_CHILDREN = 8
 
@@ -42,13 +50,10 @@ async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> None:
     would each find nothing and create two children. Locks are taken in sorted
     order so two submissions never deadlock; SQLite already serialises writers.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    ids = sorted({zlib.crc32(key.encode()) for key in keys})
-    await session.execute(
-        text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:ids AS bigint[])) AS k"),
-        {"ids": ids},
-    )
+    pg = await pg_connection(session)
+    if pg is not None:
+        ids = sorted({zlib.crc32(key.encode()) for key in keys})
+        await pg.fetchval("SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) k", ids)
 
 
 # The record's id, the `MatchRecord` fields in their order, then its child.
@@ -72,22 +77,42 @@ _MATCH_COLUMNS = (
     _rec.address_line1,
     _rec.town,
 )
-_UNCROWDED = (
-    select(_key.key)
-    .where(_key.key.in_(bindparam("keys", expanding=True)))
-    .group_by(_key.key)
-    .having(func.count() <= MAX_BLOCK)
-)
-_CANDIDATES = select(*_MATCH_COLUMNS, _rec.child_id).where(
-    _rec.id.in_(
-        select(_key.child_record_id)
-        .where(_key.key.in_(_UNCROWDED.scalar_subquery()))
-        .where(_key.child_record_id != bindparam("exclude"))
-        .distinct()
-        .limit(CANDIDATE_CAP)
-        .scalar_subquery()
-    ),
-    _rec.child_id.is_not(None),
+
+
+def _candidates(one_of_keys: ColumnElement[bool]) -> Select[Any]:
+    """The candidate query, given how the record's keys are bound (a list for
+    SQLite's IN, one array parameter on PostgreSQL)."""
+    uncrowded = (
+        select(_key.key).where(one_of_keys).group_by(_key.key).having(func.count() <= MAX_BLOCK)
+    )
+    shared = func.count()
+    identifier = func.max(case((or_(_key.key.like("nhs:%"), _key.key.like("upn:%")), 1), else_=0))
+    enough = case(
+        (
+            select(func.count()).select_from(uncrowded.subquery()).scalar_subquery()
+            >= MIN_SHARED_KEYS,
+            MIN_SHARED_KEYS,
+        ),
+        else_=1,
+    )
+    return select(*_MATCH_COLUMNS, _rec.child_id).where(
+        _rec.id.in_(
+            select(_key.child_record_id)
+            .where(_key.key.in_(uncrowded.scalar_subquery()))
+            .where(_key.child_record_id != bindparam("exclude"))
+            .group_by(_key.child_record_id)
+            .having(or_(shared >= enough, identifier == 1))
+            .order_by(identifier.desc(), shared.desc())
+            .limit(CANDIDATE_CAP)
+            .scalar_subquery()
+        ),
+        _rec.child_id.is_not(None),
+    )
+
+
+_CANDIDATES = Fast(
+    _candidates(_key.key.in_(bindparam("keys", expanding=True))),
+    pg=_candidates(_key.key == any_(bindparam("keys", type_=ARRAY(Text)))),
 )
 
 
@@ -103,7 +128,7 @@ async def candidate_records(
     """
     if not keys:
         return []
-    rows = (await session.execute(_CANDIDATES, {"keys": list(keys), "exclude": exclude})).all()
+    rows = await _CANDIDATES.all(session, keys=list(keys), exclude=exclude)
     return [
         (row[0], row[11], (*row[1:3], tuple(json.loads(row[3])) if row[3] else (), *row[4:11]))
         for row in rows
@@ -203,7 +228,7 @@ async def touch(session: AsyncSession, child_ids: Iterable[str]) -> None:
 
 
 _child = Child.__table__.c  # type: ignore[attr-defined]
-_TOUCH_LIVE = (
+_TOUCH_LIVE = Fast(
     update(Child.__table__)  # type: ignore[attr-defined]
     .where(_child.id == bindparam("child_id"), _child.merged_into.is_(None))
     .values(touched_at=bindparam("now"))
@@ -213,8 +238,7 @@ _TOUCH_LIVE = (
 
 async def touch_live(session: AsyncSession, child_id: str) -> bool:
     """Touch a child that has not been merged away; False if there is none."""
-    found = await session.execute(_TOUCH_LIVE, {"child_id": child_id, "now": utcnow()})
-    return found.first() is not None
+    return await _TOUCH_LIVE.first(session, child_id=child_id, now=utcnow()) is not None
 
 
 async def open_items_between(

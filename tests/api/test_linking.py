@@ -442,3 +442,47 @@ async def test_candidates_carry_other_names_as_stored(
     async with db.session() as session:
         found = await repo.candidate_records(session, ["pc:LS62AB"], exclude="none")
     assert {rid: values[2] for rid, _, values in found} == records
+
+
+async def test_candidates_share_two_usable_keys_or_an_identifier(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """One shared key alone (a birthday and an initial, one postcode) is mostly
+    coincidence; two, or an NHS number, make a candidate."""
+    from aggregator.children import repository as repo
+
+    school = await f.agency(db)
+    same_home = await submit(client, school, "MS-1", **ALFIE)
+    same_nhs = await submit(
+        client,
+        school,
+        "MS-2",
+        given_name="Jordan",
+        family_name="Okafor",
+        date_of_birth="2015-01-20",
+        nhs_number="9434765919",
+    )
+    neighbour = await submit(
+        client,
+        school,
+        "MS-3",
+        given_name="Priya",
+        family_name="Patel",
+        date_of_birth="2012-11-02",
+        address={"line1": "3 Oak Road", "town": "Leeds", "postcode": "LS6 2AB"},
+    )
+    ids = {
+        await record_of(db, same_home): "same_home",
+        await record_of(db, same_nhs): "same_nhs",
+        await record_of(db, neighbour): "neighbour",
+    }
+    # A new record's keys: Alfie's home and name, Jordan's NHS number.
+    new = ["ad:12|M400l", "pc:LS62AB", "nhs:9434765919", "nm:ALF|SM0"]
+    async with db.session() as session:
+        found = await repo.candidate_records(session, new, exclude="none")
+        alone = await repo.candidate_records(session, ["pc:LS62AB"], exclude="none")
+    # Alfie shares the postcode and more; Jordan only the NHS number; Priya only
+    # the postcode, which with several usable keys is not enough.
+    assert {ids[rid] for rid, _, _ in found} == {"same_home", "same_nhs"}
+    # With a single usable key, one shared key is all there can be.
+    assert {ids[rid] for rid, _, _ in alone} == {"same_home", "neighbour"}
