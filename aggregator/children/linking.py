@@ -212,8 +212,15 @@ async def _link_and_bridge(
     await repo.touch(session, [target.id])
 
 
+def record_keys(rec: ChildRecord) -> list[str]:
+    """The record's blocking keys, sorted (its features are cached, so cheap again)."""
+    return sorted(keys_for(features_of(match_values(rec))))
+
+
 async def resolve_record(session: AsyncSession, rec: ChildRecord, actor: Actor) -> LinkResult:
     """Decide which child a record (not yet inserted) is about, before it is stored.
+
+    Runs with the advisory locks of the record's keys held (`repository.lock_ids`).
 
     Sets `rec.child_id` and how it was decided, so the record is written once with
     its link. Candidates are ranked on the fast weight (once per distinct set of
@@ -221,8 +228,7 @@ async def resolve_record(session: AsyncSession, rec: ChildRecord, actor: Actor) 
     """
     m = model()
     mine = features_of(match_values(rec))
-    keys = sorted(keys_for(mine))
-    await repo.lock_keys(session, keys)
+    keys = record_keys(rec)
     weights: dict[tuple[Any, ...], float] = {}
     fast: dict[str, tuple[float, str, tuple[Any, ...]]] = {}
     for record_id, child_id, values in await repo.candidate_records(session, keys, rec.id):
@@ -303,7 +309,10 @@ async def submit_linked(
     async def resolve(rec: ChildRecord) -> LinkResult:
         return await resolve_record(session, rec, agency)
 
-    stored = await submit(session, agency, body, before_insert=resolve)
+    def locks(rec: ChildRecord) -> list[int]:
+        return repo.lock_ids(record_keys(rec))
+
+    stored = await submit(session, agency, body, before_insert=resolve, locks=locks)
     if stored.record is not None and isinstance(stored.link, LinkResult):
         await finish_record(session, stored.record, stored.related, stored.link, agency)
     return stored

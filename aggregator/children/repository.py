@@ -27,7 +27,7 @@ from sqlmodel import col
 
 from aggregator.children.models import BlockingKey, Child, HouseholdKey, PairDecision, ReviewItem
 from aggregator.concerns.models import ChildRecord, RelatedPerson
-from aggregator.core.driver import Fast, pg_connection
+from aggregator.core.driver import Fast
 from aggregator.core.types import utcnow
 
 # A key shared by more records than this says little (a common name in a big
@@ -43,17 +43,15 @@ MIN_SHARED_KEYS = 2
 HOUSEHOLD_MAX_CHILDREN = 8
 
 
-async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> None:
-    """Serialise concurrent submissions that could be about the same child.
+def lock_ids(keys: Iterable[str]) -> list[int]:
+    """The advisory locks that serialise submissions which could be about one child.
 
-    Without this two first-ever concerns about one child, sent at the same moment,
-    would each find nothing and create two children. Locks are taken in sorted
-    order so two submissions never deadlock; SQLite already serialises writers.
+    Without them two first-ever concerns about one child, sent at the same moment,
+    would each find nothing and create two children. The concern's insert takes
+    them (`rows.insert_unless_exists`), in sorted order so two submissions never
+    deadlock, before the candidates are read; SQLite already serialises writers.
     """
-    pg = await pg_connection(session)
-    if pg is not None:
-        ids = sorted({zlib.crc32(key.encode()) for key in keys})
-        await pg.fetchval("SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) k", ids)
+    return sorted({zlib.crc32(key.encode()) for key in keys})
 
 
 # The record's id, the `MatchRecord` fields in their order, then its child.
@@ -119,12 +117,14 @@ _CANDIDATES = Fast(
 async def candidate_records(
     session: AsyncSession, keys: Sequence[str], exclude: str
 ) -> list[tuple[str, str, tuple[Any, ...]]]:
-    """(record id, child id, match values) of every record sharing an uncrowded key.
+    """(record id, child id, match values) of the records sharing enough of `keys`.
 
     The values are `MatchRecord`'s fields after the id (see `identity.features_of`).
     A key shared by more than MAX_BLOCK records ("George Smith", a big estate's
     postcode) says little and would crowd out the keys that do; it is skipped, as
-    Splink-style blocking does, so one submission's work stays bounded.
+    Splink-style blocking does, so one submission's work stays bounded. Of the rest,
+    a candidate shares MIN_SHARED_KEYS of them or an identifier; those sharing the
+    most come first, up to CANDIDATE_CAP.
     """
     if not keys:
         return []

@@ -1,6 +1,6 @@
 """Storing a concern exactly once, and showing it to whoever may see it."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from fastapi import HTTPException, status
@@ -56,6 +56,7 @@ class Stored:
 
 
 BeforeInsert = Callable[[ChildRecord], Awaitable[object]]
+Locks = Callable[[ChildRecord], Sequence[int]]
 
 
 def _check_authority(agency: Principal, sub: ConcernSubmission) -> None:
@@ -94,11 +95,14 @@ async def submit(
     agency: Principal,
     sub: ConcernSubmission,
     before_insert: BeforeInsert | None = None,
+    locks: Locks | None = None,
 ) -> Stored:
     """Store a concern once: a retry with the same body returns the first one.
 
     The unique (agency, external_ref) constraint decides races between concurrent
     retries: the loser's insert does nothing and it returns the winner's row.
+    `locks` names the advisory locks (PostgreSQL) that the concern's insert takes
+    for the rest of the transaction, before `before_insert` reads anything.
     """
     _check_authority(agency, sub)
     digest = body_hash(sub.model_dump(mode="json"))
@@ -118,12 +122,6 @@ async def submit(
         practitioner_email=detail.practitioner.email,
         practitioner_phone=detail.practitioner.phone,
     )
-    if not await insert_unless_exists(session, concern, ("agency_id", "external_ref")):
-        winner = await repository.concern_by_ref(session, agency.id, sub.external_ref)
-        if winner is None:
-            raise HTTPException(status.HTTP_409_CONFLICT, "concurrent submission; retry")
-        _same_or_conflict(winner, digest, "concern")
-        return Stored(winner, created=False)
     child = sub.child
     address = child.address or Address()
     record = new_row(
@@ -170,6 +168,15 @@ async def submit(
         protect_reporter_identity=s.protect_reporter_identity,
         purpose=s.purpose.value,
     )
+    locked = locks(record) if locks else ()
+    if not await insert_unless_exists(
+        session, concern, ("agency_id", "external_ref"), locks=locked
+    ):
+        winner = await repository.concern_by_ref(session, agency.id, sub.external_ref)
+        if winner is None:
+            raise HTTPException(status.HTTP_409_CONFLICT, "concurrent submission; retry")
+        _same_or_conflict(winner, digest, "concern")
+        return Stored(winner, created=False)
     # Identity resolution runs here so the record is written once, with its child.
     link = await before_insert(record) if before_insert else None
     defer(session, [record, *related, sharing])

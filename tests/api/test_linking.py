@@ -1,5 +1,6 @@
 """Online identity resolution, the review queue, splits and merges, on both backends."""
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -409,8 +410,6 @@ async def test_old_child_id_after_merge_still_finds_the_picture(
 async def test_concurrent_decisions_on_one_item_end_consistent(
     client: httpx.AsyncClient, db: Database
 ) -> None:
-    import asyncio
-
     school = await f.agency(db)
     gp = await f.agency(db, "Riverside GP", "health")
     hub = await f.person(db)
@@ -486,3 +485,16 @@ async def test_candidates_share_two_usable_keys_or_an_identifier(
     assert {ids[rid] for rid, _, _ in found} == {"same_home", "same_nhs"}
     # With a single usable key, one shared key is all there can be.
     assert {ids[rid] for rid, _, _ in alone} == {"same_home", "neighbour"}
+
+
+async def test_concurrent_first_concerns_about_one_child_make_one_child(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """The concern's insert takes the advisory locks of the record's keys, so a
+    submission reads candidates only after an earlier one about the same child
+    has committed (on SQLite, writers queue)."""
+    agencies = [await f.agency(db, f"Agency {i}", "school") for i in range(4)]
+    ids = await asyncio.gather(
+        *(submit(client, a, f"RACE-{i}", **ALFIE) for i, a in enumerate(agencies))
+    )
+    assert len({await child_of(db, concern) for concern in ids}) == 1
