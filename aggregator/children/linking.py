@@ -213,11 +213,13 @@ async def _link_and_bridge(
 
 
 def record_keys(rec: ChildRecord) -> list[str]:
-    """The record's blocking keys, sorted (its features are cached, so cheap again)."""
+    """The record's blocking keys, sorted."""
     return sorted(keys_for(features_of(match_values(rec))))
 
 
-async def resolve_record(session: AsyncSession, rec: ChildRecord, actor: Actor) -> LinkResult:
+async def resolve_record(
+    session: AsyncSession, rec: ChildRecord, actor: Actor, keys: list[str] | None = None
+) -> LinkResult:
     """Decide which child a record (not yet inserted) is about, before it is stored.
 
     Runs with the advisory locks of the record's keys held (`repository.lock_ids`).
@@ -228,7 +230,7 @@ async def resolve_record(session: AsyncSession, rec: ChildRecord, actor: Actor) 
     """
     m = model()
     mine = features_of(match_values(rec))
-    keys = record_keys(rec)
+    keys = keys if keys is not None else record_keys(rec)
     weights: dict[tuple[Any, ...], float] = {}
     fast: dict[str, tuple[float, str, tuple[Any, ...]]] = {}
     for record_id, child_id, values in await repo.candidate_records(session, keys, rec.id):
@@ -306,11 +308,14 @@ async def submit_linked(
 ) -> Stored:
     """Store a concern and link its child in one transaction (the intake path)."""
 
-    async def resolve(rec: ChildRecord) -> LinkResult:
-        return await resolve_record(session, rec, agency)
+    keys: list[str] = []  # the record's keys, found once for its locks and candidates
 
     def locks(rec: ChildRecord) -> list[int]:
-        return repo.lock_ids(record_keys(rec))
+        keys.extend(record_keys(rec))
+        return repo.lock_ids(keys)
+
+    async def resolve(rec: ChildRecord) -> LinkResult:
+        return await resolve_record(session, rec, agency, keys)
 
     stored = await submit(session, agency, body, before_insert=resolve, locks=locks)
     if stored.record is not None and isinstance(stored.link, LinkResult):
