@@ -39,6 +39,10 @@ MAX_BLOCK = 300
 # identifier (fewer only when the record has fewer usable keys): one shared key
 # alone is mostly coincidence (a birthday and a sound-alike initial, one postcode).
 MIN_SHARED_KEYS = 2
+# ...but the records sharing the most keys are candidates whatever they share, up to
+# this many: where few records share two keys (a record full of typos), the best of
+# the one-key records still get scored.
+MIN_CANDIDATES = 12
 # A household key shared by more children than this joins strangers, not siblings.
 HOUSEHOLD_MAX_CHILDREN = 8
 
@@ -93,18 +97,33 @@ def _candidates(one_of_keys: ColumnElement[bool]) -> Select[Any]:
         ),
         else_=1,
     )
+    rank = func.row_number().over(order_by=(identifier.desc(), shared.desc()))
+    ranked = (
+        select(
+            _key.child_record_id,
+            shared.label("shared"),
+            identifier.label("identifier"),
+            rank.label("rank"),
+        )
+        .where(_key.key.in_(uncrowded.scalar_subquery()))
+        .where(_key.child_record_id != bindparam("exclude"))
+        .group_by(_key.child_record_id)
+        .subquery()
+    )
+    chosen = (
+        select(ranked.c.child_record_id)
+        .where(
+            or_(
+                ranked.c.shared >= enough,
+                ranked.c.identifier == 1,
+                ranked.c.rank <= MIN_CANDIDATES,
+            )
+        )
+        .order_by(ranked.c.rank)
+        .limit(CANDIDATE_CAP)
+    )
     return select(*_MATCH_COLUMNS, _rec.child_id).where(
-        _rec.id.in_(
-            select(_key.child_record_id)
-            .where(_key.key.in_(uncrowded.scalar_subquery()))
-            .where(_key.child_record_id != bindparam("exclude"))
-            .group_by(_key.child_record_id)
-            .having(or_(shared >= enough, identifier == 1))
-            .order_by(identifier.desc(), shared.desc())
-            .limit(CANDIDATE_CAP)
-            .scalar_subquery()
-        ),
-        _rec.child_id.is_not(None),
+        _rec.id.in_(chosen.scalar_subquery()), _rec.child_id.is_not(None)
     )
 
 

@@ -447,44 +447,55 @@ async def test_candidates_share_two_usable_keys_or_an_identifier(
     client: httpx.AsyncClient, db: Database
 ) -> None:
     """One shared key alone (a birthday and an initial, one postcode) is mostly
-    coincidence; two, or an NHS number, make a candidate."""
+    coincidence; two, or an NHS number, make a candidate, and so does being among
+    the MIN_CANDIDATES records sharing the most keys."""
     from aggregator.children import repository as repo
 
     school = await f.agency(db)
-    same_home = await submit(client, school, "MS-1", **ALFIE)
-    same_nhs = await submit(
-        client,
-        school,
-        "MS-2",
-        given_name="Jordan",
-        family_name="Okafor",
-        date_of_birth="2015-01-20",
-        nhs_number="9434765919",
-    )
     neighbour = await submit(
         client,
         school,
-        "MS-3",
+        "MS-0",
         given_name="Priya",
         family_name="Patel",
         date_of_birth="2012-11-02",
         address={"line1": "3 Oak Road", "town": "Leeds", "postcode": "LS6 2AB"},
     )
-    ids = {
-        await record_of(db, same_home): "same_home",
-        await record_of(db, same_nhs): "same_nhs",
-        await record_of(db, neighbour): "neighbour",
+    same_nhs = await submit(
+        client,
+        school,
+        "MS-1",
+        given_name="Jordan",
+        family_name="Okafor",
+        date_of_birth="2015-01-20",
+        nhs_number="9434765919",
+    )
+    # A new record's keys: a home, and Jordan's NHS number.
+    new = ["ad:12|M400l", "pc:LS62AB", "nhs:9434765919"]
+    async with db.session() as session:
+        few = await repo.candidate_records(session, new, exclude="none")
+    # Priya shares only the postcode, but with so few candidates she is among the best.
+    assert {rid for rid, _, _ in few} == {
+        await record_of(db, neighbour),
+        await record_of(db, same_nhs),
     }
-    # A new record's keys: Alfie's home and name, Jordan's NHS number.
-    new = ["ad:12|M400l", "pc:LS62AB", "nhs:9434765919", "nm:ALF|SM0"]
+
+    # Enough records sharing the home (address and postcode) push her out.
+    household = {
+        await record_of(
+            db, await submit(client, school, f"MS-H{i}", **{**ALFIE, "given_name": name})
+        )
+        for i, name in enumerate(
+            ["Amy", "Ben", "Cal", "Dee", "Eli", "Fay", "Gus", "Hal", "Ivy", "Joe", "Kit", "Liv"]
+        )
+    }
+    assert len(household) == repo.MIN_CANDIDATES
     async with db.session() as session:
         found = await repo.candidate_records(session, new, exclude="none")
         alone = await repo.candidate_records(session, ["pc:LS62AB"], exclude="none")
-    # Alfie shares the postcode and more; Jordan only the NHS number; Priya only
-    # the postcode, which with several usable keys is not enough.
-    assert {ids[rid] for rid, _, _ in found} == {"same_home", "same_nhs"}
-    # With a single usable key, one shared key is all there can be.
-    assert {ids[rid] for rid, _, _ in alone} == {"same_home", "neighbour"}
+    assert {rid for rid, _, _ in found} == household | {await record_of(db, same_nhs)}
+    # With a single usable key, one shared key is all there can be: every record counts.
+    assert {rid for rid, _, _ in alone} == household | {await record_of(db, neighbour)}
 
 
 async def test_concurrent_first_concerns_about_one_child_make_one_child(
