@@ -10,8 +10,9 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -24,8 +25,11 @@ GENESIS = "0" * 64
 _BATCH = 1000
 
 
-def event_digest(key: bytes, event: AuditEvent, seq: int, prev_hash: str) -> str:
-    """HMAC over every field a reader relies on, bound to its place in the chain."""
+def event_digest(key: bytes, event: Any, seq: int, prev_hash: str) -> str:
+    """HMAC over every field a reader relies on, bound to its place in the chain.
+
+    `event` is an `AuditEvent` or a row of its table (what the sealer reads).
+    """
     payload = json.dumps(
         [
             seq,
@@ -53,35 +57,61 @@ async def _take_seal_lock(session: AsyncSession) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SEAL_LOCK_KEY})
 
 
+_events = AuditEvent.__table__  # type: ignore[attr-defined]
+_HEAD = (
+    select(_events.c.seq, _events.c.hash)
+    .where(_events.c.seq.is_not(None))
+    .order_by(_events.c.seq.desc())
+    .limit(1)
+)
+_UNSEALED = select(_events).where(_events.c.seq.is_(None)).order_by(_events.c.id).limit(_BATCH)
+# A batch's seals go in one statement on PostgreSQL, one executemany elsewhere.
+_SEAL_PG = text(
+    "UPDATE audit_event SET seq = u.seq, prev_hash = u.prev_hash, hash = u.hash "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:seqs AS bigint[]), CAST(:prevs AS text[]), "
+    "CAST(:hashes AS text[])) AS u(id, seq, prev_hash, hash) WHERE audit_event.id = u.id"
+)
+_SEAL = (
+    update(_events)
+    .where(_events.c.id == bindparam("event_id"))
+    .values(seq=bindparam("new_seq"), prev_hash=bindparam("new_prev"), hash=bindparam("new_hash"))
+)
+
+
 async def seal_pending(db: Database) -> int:
-    """Chain every committed, unsealed event; returns how many were sealed."""
+    """Chain every committed, unsealed event; returns how many were sealed.
+
+    Events are read as plain rows and their seals written per batch: every request
+    writes events, so this runs for each of them, once.
+    """
     key = db.settings.audit_key.get_secret_value().encode()
     sealed = 0
     while True:
         async with db.session() as session:
             await _take_seal_lock(session)
-            head = (
-                await session.execute(
-                    select(col(AuditEvent.seq), col(AuditEvent.hash))
-                    .where(col(AuditEvent.seq).is_not(None))
-                    .order_by(col(AuditEvent.seq).desc())
-                    .limit(1)
-                )
-            ).first()
+            head = (await session.execute(_HEAD)).first()
             seq: int = (head[0] or 0) if head else 0
             prev: str = (head[1] or GENESIS) if head else GENESIS
-            batch = (
-                await session.scalars(
-                    select(AuditEvent)
-                    .where(col(AuditEvent.seq).is_(None))
-                    .order_by(col(AuditEvent.id))
-                    .limit(_BATCH)
-                )
-            ).all()
+            batch = (await session.execute(_UNSEALED)).all()
+            seals: list[tuple[int, int, str, str]] = []
             for event in batch:
                 seq += 1
-                event.seq, event.prev_hash = seq, prev
-                event.hash = prev = event_digest(key, event, seq, prev)
+                digest = event_digest(key, event, seq, prev)
+                seals.append((event.id, seq, prev, digest))
+                prev = digest
+            if seals and db.dialect == "postgresql":
+                ids, seqs, prevs, hashes = (list(column) for column in zip(*seals, strict=True))
+                await session.execute(
+                    _SEAL_PG, {"ids": ids, "seqs": seqs, "prevs": prevs, "hashes": hashes}
+                )
+            elif seals:
+                await session.execute(
+                    _SEAL,
+                    [
+                        {"event_id": i, "new_seq": n, "new_prev": p, "new_hash": h}
+                        for i, n, p, h in seals
+                    ],
+                )
             sealed += len(batch)
         if len(batch) < _BATCH:
             return sealed
