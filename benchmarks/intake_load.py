@@ -392,7 +392,8 @@ def run_phase(
     )
     service = [p.pid for p in server.processes()]
     pg = _postgres_pids(database)
-    before = (_cpu_seconds(service), _cpu_seconds(pg))
+    pg_before = {pid: _cpu_seconds([pid]) for pid in pg}
+    before = (_cpu_seconds(service), 0.0)
     per_worker = {pid: _cpu_seconds([pid]) for pid in service}
     client = subprocess.Popen(
         [sys.executable, __file__, "--client", str(spec_file)], stdout=subprocess.PIPE
@@ -408,8 +409,11 @@ def run_phase(
         time.sleep(0.2)
     out, _ = client.communicate(timeout=duration + 60)
     result = json.loads(out)
-    pg_after = pg + [pid for pid in _postgres_pids(database) if pid not in pg]
-    after = (_cpu_seconds(service), _cpu_seconds(pg_after))
+    # Per backend, so one that closed during the phase (a pool's overflow connection)
+    # is left out instead of subtracted; one opened during it counts from zero.
+    pg_now = {pid: _cpu_seconds([pid]) for pid in set(pg) | set(_postgres_pids(database))}
+    pg_used = sum(max(t - pg_before.get(pid, 0.0), 0.0) for pid, t in pg_now.items())
+    after = (_cpu_seconds(service), pg_used)
     n = max(result["requests"], 1)
     result["cpu_seconds_by_service_process"] = {
         f"{server.roles.get(pid, 'process')}:{pid}": round(_cpu_seconds([pid]) - t0, 2)
