@@ -51,8 +51,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(settings.database_url, connect_args={"timeout": 30})
         _configure_sqlite(engine.sync_engine)
         return engine
+    server_settings = (
+        {"plan_cache_mode": "force_generic_plan"} if settings.database_generic_plans else {}
+    )
     return create_async_engine(
         settings.database_url,
+        connect_args={"server_settings": server_settings},
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
         # Recycle rather than ping: a ping on every checkout is a round trip per request.

@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./aggregator.db"
     database_pool_size: int = 10
+    # Every statement is prepared with ids and keys as parameters; PostgreSQL's
+    # default re-plans such a statement on each run when it guesses a parameter
+    # matters (the candidate query: ~0.4 ms of its CPU per submission). Plan once.
+    database_generic_plans: bool = True
     # Keys the audit chain with HMAC so that whoever can write to the database
     # still cannot forge a chain that verifies.
     audit_key: SecretStr = SecretStr("dev-only-audit-key")

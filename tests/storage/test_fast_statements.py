@@ -1,7 +1,7 @@
 """`Fast` statements: asyncpg directly on PostgreSQL, inside the session's transaction."""
 
 import pytest
-from sqlalchemy import event, func, literal, select
+from sqlalchemy import event, func, literal, select, text
 
 from aggregator.children.models import BlockingKey
 from aggregator.concerns.models import ChildRecord
@@ -10,6 +10,7 @@ from aggregator.core.deferred import defer
 from aggregator.core.driver import Fast, write_deferred
 from aggregator.core.rows import insert_unless_exists, new_row
 from tests import factories as f
+from tests.conftest import settings_for
 from tests.storage.test_deferred_rows import _concern, _rows
 
 _KEYS_LIKE = Fast(
@@ -81,3 +82,18 @@ async def test_a_fast_write_goes_with_a_rollback(db: Database) -> None:
         assert await insert_unless_exists(session, record, ("concern_id",))
         again = new_row(ChildRecord, **{**record, "id": "another"})
         assert not await insert_unless_exists(session, again, ("concern_id",))
+
+
+async def test_postgresql_connections_plan_prepared_statements_once(db: Database) -> None:
+    """Generic plans by default (`database_generic_plans`); the setting turns it off."""
+    if db.dialect != "postgresql":
+        pytest.skip("a PostgreSQL planner setting")
+    shown = text("SHOW plan_cache_mode")
+    async with db.session() as session:
+        assert await session.scalar(shown) == "force_generic_plan"
+    default = Database(settings_for(db.settings.database_url, database_generic_plans=False))
+    try:
+        async with default.session() as session:
+            assert await session.scalar(shown) == "auto"
+    finally:
+        await default.dispose()
