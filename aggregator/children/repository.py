@@ -142,8 +142,9 @@ async def candidate_records(
     A key shared by more than MAX_BLOCK records ("George Smith", a big estate's
     postcode) says little and would crowd out the keys that do; it is skipped, as
     Splink-style blocking does, so one submission's work stays bounded. Of the rest,
-    a candidate shares MIN_SHARED_KEYS of them or an identifier; those sharing the
-    most come first, up to CANDIDATE_CAP.
+    a candidate shares MIN_SHARED_KEYS of them or an identifier, or is among the
+    MIN_CANDIDATES sharing the most; those sharing the most come first, up to
+    CANDIDATE_CAP.
     """
     if not keys:
         return []

@@ -11,6 +11,8 @@ in one statement of data-modifying CTEs, each `INSERT ... SELECT FROM unnest()`
 of one array per column, whose text depends only on which tables have rows
 (foreign keys are checked at the end of the statement, so order within it does
 not matter). Elsewhere (SQLite is in-process) each table gets one executemany.
+A statement sent straight to asyncpg (`driver.Fast`) writes the queue first too,
+and the request's session writes it through asyncpg just before its commit.
 """
 
 from __future__ import annotations
@@ -132,9 +134,9 @@ def take_for_postgresql(session: Any) -> tuple[str, list[list[Any]]] | None:
 
 def _write(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        pending = take_for_postgresql(session)
-        if pending is not None:
-            session.connection().exec_driver_sql(pending[0], tuple(pending[1]))
+        queued = take_for_postgresql(session)
+        if queued is not None:
+            session.connection().exec_driver_sql(queued[0], tuple(queued[1]))
         return
     rows: list[Row] | None = session.info.pop(_KEY, None)
     for table, group in _by_table(rows or []).items():

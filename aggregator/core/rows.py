@@ -106,6 +106,16 @@ async def insert_all(session: AsyncSession, objs: Sequence[SQLModel]) -> None:
         await session.execute(_insert(_table(objs[0])), [values(o) for o in objs])
 
 
+def _locks_taken() -> Any:
+    """`(SELECT count(pg_advisory_xact_lock(k)) FROM unnest(:locks) AS k)`"""
+    keys = func.unnest(bindparam("locks", type_=ARRAY(BigInteger))).alias("k")
+    return (
+        select(func.count(func.pg_advisory_xact_lock(column("k"))))
+        .select_from(keys)
+        .scalar_subquery()
+    )
+
+
 def _insert_unless_exists(
     table: Table, unique: tuple[str, ...], names: tuple[str, ...], locking: bool
 ) -> Fast:
@@ -113,19 +123,18 @@ def _insert_unless_exists(
     fast = _fast_inserts.get(key)
     if fast is None:
         columns = {name: bindparam(name, type_=table.c[name].type) for name in names}
-        returned: list[Any] = [table.primary_key.columns.values()[0]]
-        if locking:  # taken once the row is in; SQLite serialises writers anyway
-            lock = func.pg_advisory_xact_lock(column("k"))
-            locked = func.unnest(bindparam("locks", type_=ARRAY(BigInteger))).alias("k")
-            taken = select(func.count(lock)).select_from(locked).scalar_subquery()
-        built = [
-            dialect.insert(table)
-            .values(columns)
-            .on_conflict_do_nothing(index_elements=list(unique))
-            .returning(*returned, *([taken] if locking and dialect is postgresql else []))
-            for dialect in (sqlite, postgresql)
-        ]
-        fast = _fast_inserts[key] = Fast(built[0], pg=built[1])
+
+        def build(dialect: Any, *returned: Any) -> Any:
+            return (
+                dialect.insert(table)
+                .values(columns)
+                .on_conflict_do_nothing(index_elements=list(unique))
+                .returning(table.primary_key.columns.values()[0], *returned)
+            )
+
+        # The locks are taken once the row is in; SQLite serialises writers anyway.
+        taken = [_locks_taken()] if locking else []
+        fast = _fast_inserts[key] = Fast(build(sqlite), pg=build(postgresql, *taken))
     return fast
 
 
