@@ -49,6 +49,12 @@ def _rows(concern_id: str, agency_id: str) -> tuple[Child, ChildRecord, list[Blo
     return child, record, keys
 
 
+async def rows_for_a_new_concern(db: Database) -> tuple[Child, ChildRecord, list[BlockingKey]]:
+    """A stored concern, and the child, record and keys to queue for it."""
+    agency = (await f.agency(db)).principal
+    return _rows(await _concern(db, agency.id), agency.id)
+
+
 async def test_rows_are_written_at_commit_with_their_types(db: Database) -> None:
     agency = (await f.agency(db)).principal
     concern_id = await _concern(db, agency.id)
@@ -87,9 +93,7 @@ async def test_rows_are_written_at_commit_with_their_types(db: Database) -> None
 
 
 async def test_a_reader_in_the_same_transaction_sees_queued_rows(db: Database) -> None:
-    agency = (await f.agency(db)).principal
-    concern_id = await _concern(db, agency.id)
-    child, record, keys = _rows(concern_id, agency.id)
+    child, record, keys = await rows_for_a_new_concern(db)
     async with db.session() as session:
         defer(session, [child, record, *keys])
         found = await session.scalar(
@@ -99,9 +103,7 @@ async def test_a_reader_in_the_same_transaction_sees_queued_rows(db: Database) -
 
 
 async def test_queued_rows_go_with_a_rollback(db: Database) -> None:
-    agency = (await f.agency(db)).principal
-    concern_id = await _concern(db, agency.id)
-    child, record, keys = _rows(concern_id, agency.id)
+    child, record, keys = await rows_for_a_new_concern(db)
     with pytest.raises(RuntimeError):
         async with db.session() as session:
             defer(session, [child, record, *keys])

@@ -9,9 +9,8 @@ from aggregator.core.db import Database
 from aggregator.core.deferred import defer
 from aggregator.core.driver import Fast, write_deferred
 from aggregator.core.rows import insert_unless_exists, new_row
-from tests import factories as f
 from tests.conftest import settings_for
-from tests.storage.test_deferred_rows import _concern, _rows
+from tests.storage.test_deferred_rows import rows_for_a_new_concern
 
 _KEYS_LIKE = Fast(
     select(BlockingKey.key, literal(7))  # a literal is bound from the statement itself
@@ -38,9 +37,7 @@ class _Statements:
 
 
 async def test_a_fast_read_sees_rows_queued_in_its_transaction(db: Database) -> None:
-    agency = (await f.agency(db)).principal
-    concern_id = await _concern(db, agency.id)
-    child, record, keys = _rows(concern_id, agency.id)
+    child, record, keys = await rows_for_a_new_concern(db)
     async with db.session() as session:
         defer(session, [child, record, *keys])
         with _Statements(db) as sent:
@@ -53,9 +50,7 @@ async def test_a_fast_read_sees_rows_queued_in_its_transaction(db: Database) -> 
 
 
 async def test_write_deferred_writes_queued_rows_before_the_commit(db: Database) -> None:
-    agency = (await f.agency(db)).principal
-    concern_id = await _concern(db, agency.id)
-    child, record, keys = _rows(concern_id, agency.id)
+    child, record, keys = await rows_for_a_new_concern(db)
     async with db.session() as session:
         defer(session, [child, record, *keys])
         await write_deferred(session)
@@ -67,9 +62,7 @@ async def test_write_deferred_writes_queued_rows_before_the_commit(db: Database)
 
 
 async def test_a_fast_write_goes_with_a_rollback(db: Database) -> None:
-    agency = (await f.agency(db)).principal
-    concern_id = await _concern(db, agency.id)
-    child, record, _keys = _rows(concern_id, agency.id)
+    child, record, _keys = await rows_for_a_new_concern(db)
     with pytest.raises(RuntimeError):
         async with db.session() as session:
             defer(session, [child])
