@@ -147,11 +147,17 @@ async def merge_children(
     reason: str,
     detail: dict[str, object],
 ) -> None:
-    """Move every record (and so every concern) of `absorbed` onto `survivor`."""
+    """Move every record (and so every concern) of `absorbed` onto `survivor`.
+
+    `absorbed` is marked merged before its records are read and moved: the update
+    waits for a submission that has touched it (`touch_live`) to commit, so that
+    submission's record moves too, and a later one sees the merge and follows it.
+    """
+    absorbed.merged_into = survivor.id
+    await session.flush()
     absorbed_records = await repo.record_ids_of(session, absorbed.id)
     survivor_records = await repo.record_ids_of(session, survivor.id)
     await repo.move_records(session, None, absorbed.id, survivor.id)
-    absorbed.merged_into = survivor.id
     await repo.repoint_merged(session, absorbed.id, survivor.id)
     for item in await repo.open_items_between(session, absorbed_records, survivor_records):
         item.state = "superseded"

@@ -4,6 +4,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from aggregator.audit.models import AuditEvent
@@ -509,3 +510,47 @@ async def test_concurrent_first_concerns_about_one_child_make_one_child(
         *(submit(client, a, f"RACE-{i}", **ALFIE) for i, a in enumerate(agencies))
     )
     assert len({await child_of(db, concern) for concern in ids}) == 1
+
+
+async def test_a_merge_waits_for_a_submission_linking_to_the_child_it_absorbs(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """A submission that touched a child (its row lock) and links a record to it,
+    while a person merges that child away in another process: the merge marks the
+    child merged first, so it waits, then moves the new record too."""
+    from aggregator.children import repository as repo
+    from aggregator.children.linking import merge_children
+
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite runs one writer at a time")
+    school = await f.agency(db)
+    absorbed, survivor, elsewhere = [
+        await child_of(db, await submit(client, school, f"MW-{i}", **body))
+        for i, body in enumerate(
+            [
+                ALFIE,
+                {**ALFIE, "given_name": "Zara", "date_of_birth": "2016-08-30"},
+                {"given_name": "Omar", "family_name": "Haddad", "date_of_birth": "2014-04-11"},
+            ]
+        )
+    ]
+    async with db.session() as session:
+        moving = (await repo.record_ids_of(session, elsewhere))[0]
+
+    submission = db.sessionmaker()
+    assert await repo.touch_live(submission, absorbed)
+    await repo.move_records(submission, [moving], elsewhere, absorbed)
+
+    async def merge() -> None:
+        async with db.session() as session:
+            a, s = await repo.get_child(session, absorbed), await repo.get_child(session, survivor)
+            assert a is not None and s is not None
+            await merge_children(session, s, a, None, reason="test", detail={})
+
+    merging = asyncio.create_task(merge())
+    await asyncio.sleep(0.5)  # the merge is now waiting (or, mis-ordered, half done)
+    await submission.commit()
+    await submission.close()
+    await asyncio.wait_for(merging, 10)
+    async with db.session() as session:
+        assert moving in await repo.record_ids_of(session, survivor)
