@@ -224,11 +224,12 @@ def record_keys(rec: ChildRecord) -> list[str]:
 
 
 async def resolve_record(
-    session: AsyncSession, rec: ChildRecord, actor: Actor, keys: list[str] | None = None
+    session: AsyncSession, rec: ChildRecord, actor: Actor, keys: list[str]
 ) -> LinkResult:
     """Decide which child a record (not yet inserted) is about, before it is stored.
 
-    Runs with the advisory locks of the record's keys held (`repository.lock_ids`).
+    Runs with the advisory locks of the record's `keys` (`record_keys`) held
+    (`repository.lock_ids`).
 
     Sets `rec.child_id` and how it was decided, so the record is written once with
     its link. Candidates are ranked on the fast weight (once per distinct set of
@@ -236,7 +237,6 @@ async def resolve_record(
     """
     m = model()
     mine = features_of(match_values(rec))
-    keys = keys if keys is not None else record_keys(rec)
     weights: dict[tuple[Any, ...], float] = {}
     fast: dict[str, tuple[float, str, tuple[Any, ...]]] = {}
     for record_id, child_id, values in await repo.candidate_records(session, keys, rec.id):

@@ -52,10 +52,10 @@ def lock_ids(keys: Iterable[str]) -> list[int]:
 
     Without them two first-ever concerns about one child, sent at the same moment,
     would each find nothing and create two children. The concern's insert takes
-    them (`rows.insert_unless_exists`), in sorted order so two submissions never
-    deadlock, before the candidates are read; SQLite already serialises writers.
+    them (`rows.insert_unless_exists`, which sorts them so two submissions never
+    deadlock) before the candidates are read; SQLite already serialises writers.
     """
-    return sorted({zlib.crc32(key.encode()) for key in keys})
+    return list({zlib.crc32(key.encode()) for key in keys})
 
 
 # The record's id, the `MatchRecord` fields in their order, then its child.

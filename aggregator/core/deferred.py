@@ -132,7 +132,8 @@ def take_for_postgresql(session: Any) -> tuple[str, list[list[Any]]] | None:
     return _pg_statement(tables, columns), args
 
 
-def _write(session: Session) -> None:
+def write_queued(session: Session) -> None:
+    """Write the queued rows now, through SQLAlchemy (a sync session)."""
     if session.get_bind().dialect.name == "postgresql":
         queued = take_for_postgresql(session)
         if queued is not None:
@@ -143,22 +144,16 @@ def _write(session: Session) -> None:
         session.execute(insert(table), group)
 
 
-async def write_pending(session: Any) -> None:
-    """Write queued rows now through SQLAlchemy (an async session)."""
-    if pending(session):
-        await session.run_sync(_write)
-
-
 @event.listens_for(Session, "do_orm_execute")
 def _before_statement(state: ORMExecuteState) -> None:
-    _write(state.session)
+    write_queued(state.session)
 
 
 @event.listens_for(Session, "before_flush")
 def _before_flush(session: Session, *_: object) -> None:
-    _write(session)
+    write_queued(session)
 
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
-    _write(session)
+    write_queued(session)

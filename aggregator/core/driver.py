@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
-from aggregator.core.deferred import pending, take_for_postgresql, write_pending
+from aggregator.core.deferred import pending, take_for_postgresql, write_queued
 
 _PG = PGDialect_asyncpg()
 
@@ -49,7 +49,7 @@ async def write_deferred(session: AsyncSession) -> None:
     """Write the rows queued with `defer` now (before a commit, say): on PostgreSQL
     straight through asyncpg, elsewhere through SQLAlchemy."""
     if pending(session) and await pg_connection(session) is None:
-        await write_pending(session)
+        await session.run_sync(write_queued)
 
 
 class Fast:
