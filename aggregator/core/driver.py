@@ -24,21 +24,30 @@ from sqlalchemy.sql import Executable
 from aggregator.core.deferred import pending, take_for_postgresql, write_queued
 
 _PG = PGDialect_asyncpg()
+_CONNECTION = "asyncpg_connection"  # (the session transaction, its asyncpg connection)
 
 
 async def pg_connection(session: AsyncSession) -> Any | None:
     """The session's asyncpg connection with its transaction begun, or None off
     PostgreSQL. Rows queued with `defer` are written first, as before any other
     statement of the session, so what the caller reads includes them."""
-    conn = await session.connection()
-    if conn.dialect.name != "postgresql":
-        return None
-    adapted: Any = (await conn.get_raw_connection()).dbapi_connection
-    # SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its first statement;
-    # a statement sent around it must begin the transaction the same way.
-    if adapted._transaction is None:
-        await adapted._start_transaction()
-    pg = adapted._connection
+    # Finding the connection through the session costs two greenlet switches (~60 µs);
+    # within one transaction of the session it is always the same connection.
+    cached = session.info.get(_CONNECTION)
+    transaction = session.sync_session.get_transaction()
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        pg = cached[1]
+    else:
+        conn = await session.connection()
+        if conn.dialect.name != "postgresql":
+            return None
+        adapted: Any = (await conn.get_raw_connection()).dbapi_connection
+        # SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its first statement;
+        # a statement sent around it must begin the transaction the same way.
+        if adapted._transaction is None:
+            await adapted._start_transaction()
+        pg = adapted._connection
+        session.info[_CONNECTION] = (session.sync_session.get_transaction(), pg)
     queued = take_for_postgresql(session)
     if queued is not None:
         await pg.execute(queued[0], *queued[1])

@@ -77,6 +77,28 @@ async def test_a_fast_write_goes_with_a_rollback(db: Database) -> None:
         assert not await insert_unless_exists(session, again, ("concern_id",))
 
 
+async def test_one_session_runs_fast_statements_across_its_transactions(db: Database) -> None:
+    """The connection found for a transaction is reused within it only: after a
+    commit or a rollback the next statement runs in a new transaction of its own
+    (a request's session commits, and its failure path writes audit events after)."""
+    child, record, keys = await rows_for_a_new_concern(db)
+    async with db.sessionmaker() as session:
+        assert await insert_unless_exists(session, child, ("id",))
+        await session.rollback()
+        assert await session.get(ChildRecord, record.id) is None
+        assert await insert_unless_exists(session, child, ("id",))  # rolled back: again
+        defer(session, [record, *keys])
+        await write_deferred(session)
+        await session.commit()
+        assert [tuple(r) for r in await _KEYS_LIKE.all(session)] == [("a", 7)]
+        later = new_row(BlockingKey, key="a-later", child_record_id=record.id)
+        assert await insert_unless_exists(session, later, ("key", "child_record_id"))
+        await session.rollback()
+    async with db.session() as session:
+        assert await session.get(ChildRecord, record.id) is not None
+        assert [tuple(r) for r in await _KEYS_LIKE.all(session)] == [("a", 7)]
+
+
 async def test_postgresql_connections_plan_prepared_statements_once(db: Database) -> None:
     """Generic plans by default (`database_generic_plans`); the setting turns it off."""
     if db.dialect != "postgresql":
