@@ -57,29 +57,51 @@ class Features:
 
     def __init__(self, record: ChildRecord) -> None:
         self.id = record.id
-        given_tokens = name_tokens(record.given_name)
-        family_tokens = _join_particles(name_tokens(record.family_name))
-        other = tuple(t for name in record.other_names for t in name_tokens(name))
-        self.given: str | None = _intern(given_tokens[0]) if given_tokens else None
-        self.middle: frozenset[str] = _frozen(given_tokens[1:] + other)
-        self.given_forms: frozenset[str] = name_forms(self.given) if self.given else frozenset()
-        self.given_phonetic: str | None = _phonetic(self.given)
-        self.family: str | None = _intern("".join(family_tokens)) if family_tokens else None
-        self.family_parts: tuple[str, ...] = _parts(family_tokens)
-        self.family_phonetic: str | None = _phonetic(self.family)
+        self.given, self.middle, self.given_forms, self.given_phonetic = _given_parts(
+            record.given_name, tuple(record.other_names)
+        )
+        self.family, self.family_parts, self.family_phonetic = _family_parts(record.family_name)
         self.dob, self.dob_digits = _date(record.date_of_birth)
         self.sex: str | None = normalise_sex(record.sex)
         self.nhs: str | None = nhs_number(record.nhs_number)
         self.nhs_valid: bool = nhs_number_valid(self.nhs)
         self.upn: str | None = upn(record.upn)
-        postcode = split_postcode(record.postcode)
-        self.pc_unit: str | None = _intern(postcode[0]) if postcode else None
-        self.pc_sector: str | None = _maybe_intern(postcode[1]) if postcode else None
-        self.pc_district: str | None = _maybe_intern(postcode[2]) if postcode else None
+        self.pc_unit, self.pc_sector, self.pc_district = _postcode(record.postcode)
         self.address, self.address_number, self.address_street = _address_parts(
             record.address_line1
         )
         self.town: str | None = _town(record.town)
+
+
+# Names, postcodes and addresses repeat across records (a family's records, common
+# names), so their forms are cached by the text as written.
+@lru_cache(maxsize=65536)
+def _given_parts(
+    given_name: str | None, other_names: tuple[str, ...]
+) -> tuple[str | None, frozenset[str], frozenset[str], str | None]:
+    """(first given name, middle and other names, its nickname forms, its sound)."""
+    tokens = name_tokens(given_name)
+    other = tuple(t for name in other_names for t in name_tokens(name))
+    given = _intern(tokens[0]) if tokens else None
+    forms = name_forms(given) if given else frozenset()
+    return given, _frozen(tokens[1:] + other), forms, _phonetic(given)
+
+
+@lru_cache(maxsize=65536)
+def _family_parts(family_name: str | None) -> tuple[str | None, tuple[str, ...], str | None]:
+    """(family name as one word, its parts, its sound)."""
+    tokens = _join_particles(name_tokens(family_name))
+    family = _intern("".join(tokens)) if tokens else None
+    return family, _parts(tokens), _phonetic(family)
+
+
+@lru_cache(maxsize=65536)
+def _postcode(text: str | None) -> tuple[str | None, str | None, str | None]:
+    """(unit, sector, district), interned."""
+    parts = split_postcode(text)
+    if parts is None:
+        return None, None, None
+    return _intern(parts[0]), _maybe_intern(parts[1]), _maybe_intern(parts[2])
 
 
 @lru_cache(maxsize=131072)

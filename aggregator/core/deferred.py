@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # rows -> driver -> deferred: only the type is needed here
     from aggregator.core.rows import Row
 
 _KEY = "deferred_rows"
-_statements: dict[tuple[tuple[str, ...], ...], str] = {}
+_statements: dict[tuple[tuple[str, ...], ...], tuple[str, list[bool]]] = {}
 
 
 def defer(session: Any, rows: Sequence[SQLModel]) -> None:
@@ -77,16 +77,20 @@ def _pg_type(column: Any) -> tuple[str, str]:
     return "text", ""
 
 
-def _pg_statement(tables: list[Table], columns: list[tuple[str, ...]]) -> str:
+def _pg_statement(tables: list[Table], columns: list[tuple[str, ...]]) -> tuple[str, list[bool]]:
+    """The statement for these tables and columns, and which of its parameters
+    (in order) carry JSON to encode; built once per shape."""
     key = tuple((t.name, *cols) for t, cols in zip(tables, columns, strict=True))
-    stmt = _statements.get(key)
-    if stmt is None:
+    found = _statements.get(key)
+    if found is None:
         parts = []
+        encode: list[bool] = []
         n = 0
         for i, (table, cols) in enumerate(zip(tables, columns, strict=True)):
             selected, arrays = [], []
             for j, name in enumerate(cols):
                 element, cast = _pg_type(table.c[name])
+                encode.append(isinstance(table.c[name].type, JSON))
                 n += 1
                 selected.append(f"c{j}{cast}")
                 arrays.append(f"${n}::{element}[]")
@@ -98,14 +102,12 @@ def _pg_statement(tables: list[Table], columns: list[tuple[str, ...]]) -> str:
                 f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) "
                 f"AS u({aliases}))"
             )
-        stmt = _statements[key] = "WITH " + ", ".join(parts) + " SELECT 1"
-    return stmt
+        found = _statements[key] = ("WITH " + ", ".join(parts) + " SELECT 1", encode)
+    return found
 
 
-def _plain(value: Any, column: Any) -> Any:
-    if value is not None and isinstance(column.type, JSON):
-        return json.dumps(value, separators=(",", ":"), default=str)
-    return value
+def _json(value: Any) -> Any:
+    return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
 
 
 def _by_table(rows: list[Row]) -> dict[Table, list[Row]]:
@@ -124,12 +126,16 @@ def take_for_postgresql(session: Any) -> tuple[str, list[list[Any]]] | None:
     by_table = _by_table(rows)
     tables = list(by_table)
     columns = [tuple(by_table[t][0]) for t in tables]
+    statement, encode = _pg_statement(tables, columns)
     args = [
-        [_plain(r[name], table.c[name]) for r in by_table[table]]
+        [r[name] for r in by_table[table]]
         for table, cols in zip(tables, columns, strict=True)
         for name in cols
     ]
-    return _pg_statement(tables, columns), args
+    for i, is_json in enumerate(encode):
+        if is_json:
+            args[i] = [_json(v) for v in args[i]]
+    return statement, args
 
 
 def write_queued(session: Session) -> None:
