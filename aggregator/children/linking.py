@@ -30,6 +30,7 @@ from aggregator.core.deferred import defer
 from aggregator.core.rows import new_row
 from aggregator.core.types import utcnow
 from aggregator.principals.models import Principal
+from aggregator.principals.service import Caller
 from matching import ChildRecord as MatchRecord
 from matching import Decision, MatchModel, MatchScore, blocking_keys
 from matching.blocking import keys_for
@@ -310,9 +311,15 @@ async def finish_record(
 
 
 async def submit_linked(
-    session: AsyncSession, agency: Principal, body: ConcernSubmission
+    session: AsyncSession, agency: Principal | Caller, body: ConcernSubmission
 ) -> Stored:
-    """Store a concern and link its child in one transaction (the intake path)."""
+    """Store a concern and link its child in one transaction (the intake path).
+
+    A `Caller` (the API's) is checked again by the concern's insert (`Caller.guard`).
+    """
+    caller = agency if isinstance(agency, Caller) else None
+    principal = caller.principal if caller is not None else agency
+    assert isinstance(principal, Principal)
 
     keys: list[str] = []  # the record's keys, found once for its locks and candidates
 
@@ -321,9 +328,11 @@ async def submit_linked(
         return repo.lock_ids(keys)
 
     async def resolve(rec: ChildRecord) -> LinkResult:
-        return await resolve_record(session, rec, agency, keys)
+        return await resolve_record(session, rec, principal, keys)
 
-    stored = await submit(session, agency, body, before_insert=resolve, locks=locks)
+    stored = await submit(
+        session, principal, body, before_insert=resolve, locks=locks, caller=caller
+    )
     if stored.record is not None and isinstance(stored.link, LinkResult):
-        await finish_record(session, stored.record, stored.related, stored.link, agency)
+        await finish_record(session, stored.record, stored.related, stored.link, principal)
     return stored

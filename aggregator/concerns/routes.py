@@ -18,7 +18,7 @@ from aggregator.concerns.schemas import (
 )
 from aggregator.concerns.vocab import Decision, Purpose
 from aggregator.core.purpose import PurposeHeader, purpose_or
-from aggregator.principals import CurrentAgency, CurrentPrincipal, SessionDep
+from aggregator.principals import CurrentAgency, CurrentPrincipal, SessionDep, SubmittingAgency
 from aggregator.principals.models import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["concerns"])
@@ -51,12 +51,13 @@ def _scope(principal: Principal) -> str | None:
     },
 )
 async def submit_concern(
-    body: ConcernSubmission, agency: CurrentAgency, session: SessionDep, response: Response
+    body: ConcernSubmission, caller: SubmittingAgency, session: SessionDep, response: Response
 ) -> ConcernReceipt:
     """Share a concern. Retrying with the same `external_ref` and body is safe."""
     # Identity resolution happens in the same transaction; its outcome is for
     # the hub and deliberately absent from the agency's receipt (golden rule 6).
-    stored = await submit_linked(session, agency, body)
+    agency = caller.principal
+    stored = await submit_linked(session, caller, body)
     record(
         session,
         agency,

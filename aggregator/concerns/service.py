@@ -41,7 +41,9 @@ from aggregator.concerns.vocab import (
 from aggregator.core.canonical import body_hash
 from aggregator.core.deferred import defer
 from aggregator.core.rows import insert_unless_exists, new_row
+from aggregator.principals.deps import unauthorised
 from aggregator.principals.models import Principal
+from aggregator.principals.service import Caller
 
 WITHHELD = "withheld at the reporter's request"
 
@@ -96,6 +98,7 @@ async def submit(
     sub: ConcernSubmission,
     before_insert: BeforeInsert | None = None,
     locks: Locks | None = None,
+    caller: Caller | None = None,
 ) -> Stored:
     """Store a concern once: a retry with the same body returns the first one.
 
@@ -103,6 +106,7 @@ async def submit(
     retries: the loser's insert does nothing and it returns the winner's row.
     `locks` names the advisory locks (PostgreSQL) that the concern's insert takes
     for the rest of the transaction, before `before_insert` reads anything.
+    When `agency` came from the `caller` cache, the insert checks its token too.
     """
     _check_authority(agency, sub)
     digest = body_hash(sub.model_dump(mode="json"))
@@ -169,9 +173,12 @@ async def submit(
         purpose=s.purpose.value,
     )
     locked = locks(record) if locks else ()
+    guard = caller.guard() if caller is not None else None
     if not await insert_unless_exists(
-        session, concern, ("agency_id", "external_ref"), locks=locked
+        session, concern, ("agency_id", "external_ref"), locks=locked, guard=guard
     ):
+        if caller is not None and not await caller.still_live(session):
+            raise unauthorised()
         winner = await repository.concern_by_ref(session, agency.id, sub.external_ref)
         if winner is None:
             raise HTTPException(status.HTTP_409_CONFLICT, "concurrent submission; retry")

@@ -7,11 +7,23 @@ submission writes about twenty small rows. The hot path builds them as `Row`s
 instance) and inserts each kind with one cached INSERT statement.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import ARRAY, BigInteger, Insert, Table, bindparam, column, func, insert, select
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ColumnElement,
+    Insert,
+    Table,
+    bindparam,
+    column,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
@@ -23,7 +35,21 @@ M = TypeVar("M", bound=SQLModel)
 _Default = tuple[str, Any, Callable[[], Any] | None]
 _defaults: dict[type[SQLModel], list[_Default]] = {}
 _inserts: dict[Table, Insert] = {}
-_fast_inserts: dict[tuple[Table, tuple[str, ...], tuple[str, ...], bool], Fast] = {}
+_fast_inserts: dict[tuple[Table, tuple[str, ...], tuple[str, ...], bool, int], Fast] = {}
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A condition the insert checks in its own statement (say, that the caller's
+    token is still live): when it is false nothing is inserted, as on a conflict.
+
+    `condition` is built once (module level) with bind parameters named apart
+    from the table's columns, or sharing a column's name to mean its value;
+    `params` binds the rest.
+    """
+
+    condition: ColumnElement[bool]
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Row(dict[str, Any]):
@@ -117,19 +143,25 @@ def _locks_taken() -> Any:
 
 
 def _insert_unless_exists(
-    table: Table, unique: tuple[str, ...], names: tuple[str, ...], locking: bool
+    table: Table,
+    unique: tuple[str, ...],
+    names: tuple[str, ...],
+    locking: bool,
+    guard: ColumnElement[bool] | None,
 ) -> Fast:
-    key = (table, unique, names, locking)
+    key = (table, unique, names, locking, id(guard) if guard is not None else 0)
     fast = _fast_inserts.get(key)
     if fast is None:
         columns = {name: bindparam(name, type_=table.c[name].type) for name in names}
 
         def build(dialect: Any, *returned: Any) -> Any:
-            return (
-                dialect.insert(table)
-                .values(columns)
-                .on_conflict_do_nothing(index_elements=list(unique))
-                .returning(table.primary_key.columns.values()[0], *returned)
+            stmt = dialect.insert(table)
+            if guard is None:
+                stmt = stmt.values(columns)
+            else:
+                stmt = stmt.from_select(list(names), select(*columns.values()).where(guard))
+            return stmt.on_conflict_do_nothing(index_elements=list(unique)).returning(
+                table.primary_key.columns.values()[0], *returned
             )
 
         # The locks are taken once the row is in; SQLite serialises writers anyway.
@@ -139,16 +171,22 @@ def _insert_unless_exists(
 
 
 async def insert_unless_exists(
-    session: AsyncSession, obj: SQLModel, unique: Sequence[str], locks: Sequence[int] = ()
+    session: AsyncSession,
+    obj: SQLModel,
+    unique: Sequence[str],
+    locks: Sequence[int] = (),
+    guard: Guard | None = None,
 ) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; False when a row with the same `unique`
-    columns exists. Concurrent inserts wait for each other inside the database, so
-    exactly one wins without a savepoint round trip.
+    columns exists (or `guard` does not hold). Concurrent inserts wait for each
+    other inside the database, so exactly one wins without a savepoint round trip.
 
     On PostgreSQL an inserted row also takes the transaction-scoped advisory locks
     `locks` in the same statement (in sorted order, so never a deadlock), saving
     the round trip of taking them separately; the next statement reads after them.
     """
     row = values(obj)
-    fast = _insert_unless_exists(_table(obj), tuple(unique), tuple(row), bool(locks))
-    return await fast.first(session, **row, locks=sorted(set(locks))) is not None
+    condition = guard.condition if guard is not None else None
+    fast = _insert_unless_exists(_table(obj), tuple(unique), tuple(row), bool(locks), condition)
+    params = {**guard.params, **row} if guard is not None else row
+    return await fast.first(session, **params, locks=sorted(set(locks))) is not None

@@ -1,6 +1,13 @@
 """Agencies and people, their bearer tokens, and the request dependencies that check them."""
 
-from aggregator.principals.deps import Admin, CurrentAgency, CurrentPrincipal, HubUser, SessionDep
+from aggregator.principals.deps import (
+    Admin,
+    CurrentAgency,
+    CurrentPrincipal,
+    HubUser,
+    SessionDep,
+    SubmittingAgency,
+)
 from aggregator.principals.models import ApiToken, Principal
 
 __all__ = [
@@ -11,4 +18,5 @@ __all__ = [
     "HubUser",
     "Principal",
     "SessionDep",
+    "SubmittingAgency",
 ]

@@ -11,7 +11,7 @@ from aggregator.audit.service import events_to_replay, forget_recorded, record_d
 from aggregator.core.db import Database
 from aggregator.core.driver import write_deferred
 from aggregator.principals.models import Principal
-from aggregator.principals.service import principal_for_token
+from aggregator.principals.service import Caller, caller_for_token, principal_for_token
 
 
 def get_db(request: Request) -> Database:
@@ -48,36 +48,57 @@ SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
 
 
-async def _principal(
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+NOT_RECOGNISED = "token not recognised or revoked"
+
+
+def unauthorised(detail: str = NOT_RECOGNISED) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing bearer token: send 'Authorization: Bearer <token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    principal = await principal_for_token(session, credentials.credentials)
+        raise unauthorised("missing bearer token: send 'Authorization: Bearer <token>'")
+    return credentials.credentials
+
+
+async def _principal(session: SessionDep, credentials: Credentials) -> Principal:
+    principal = await principal_for_token(session, _token(credentials))
     if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "token not recognised or revoked",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise unauthorised()
     return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
 
 
-async def _agency(principal: CurrentPrincipal) -> Principal:
+def _must_be_agency(principal: Principal) -> None:
     if principal.kind != "agency":
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only an agency may call this endpoint")
+
+
+async def _agency(principal: CurrentPrincipal) -> Principal:
+    _must_be_agency(principal)
     return principal
 
 
 CurrentAgency = Annotated[Principal, Depends(_agency)]
+
+
+async def _submitting_agency(session: SessionDep, credentials: Credentials) -> Caller:
+    caller = await caller_for_token(session, _token(credentials))
+    if caller is None:
+        raise unauthorised()
+    _must_be_agency(caller.principal)
+    return caller
+
+
+#: An agency that may be remembered from a recent request: only for a path whose
+#: write checks the token again (`Caller.guard`), the concern intake.
+SubmittingAgency = Annotated[Caller, Depends(_submitting_agency)]
 
 
 def require_roles(*roles: str) -> object:

@@ -254,6 +254,26 @@ async def test_revoked_token_is_refused_at_once(client: httpx.AsyncClient, db: D
     assert r.status_code == 401 and "revoked" in r.json()["detail"]
 
 
+async def test_revoked_token_submits_nothing_though_just_used(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """The intake remembers a caller for a while (`Caller`); the insert re-checks
+    the token, so a revocation still takes effect on the very next submission."""
+    from aggregator.principals.service import revoke
+
+    school = await f.agency(db)
+    first = await client.post("/api/v1/concerns", json=f.submission(), headers=f.auth(school))
+    assert first.status_code == 201
+    async with db.session() as session:
+        assert await revoke(session, token_id=school.token_id) == 1
+    new = await client.post("/api/v1/concerns", json=f.submission("SCH-2"), headers=f.auth(school))
+    assert new.status_code == 401 and "revoked" in new.json()["detail"]
+    retry = await client.post("/api/v1/concerns", json=f.submission(), headers=f.auth(school))
+    assert retry.status_code == 401, "a retry must not confirm the first concern either"
+    assert await count(db, Concern) == 1
+    assert await count(db, ChildRecord) == 1
+
+
 async def test_reads_and_writes_are_audited_with_purpose(
     client: httpx.AsyncClient, db: Database
 ) -> None:
