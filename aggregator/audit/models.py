@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Index, text
 from sqlmodel import Field, SQLModel
 
 from aggregator.core.types import BigIntId, UTCDateTime, utcnow
@@ -17,6 +17,16 @@ class AuditEvent(SQLModel, table=True):
     """
 
     __tablename__ = "audit_event"
+    # The sealer's queue: only unsealed events, in id order. Without it, finding them
+    # walked the seq index's NULL entries, one per event ever sealed until a vacuum.
+    __table_args__ = (
+        Index(
+            "ix_audit_event_unsealed",
+            "id",
+            postgresql_where=text("seq IS NULL"),
+            sqlite_where=text("seq IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(BigIntId, primary_key=True))
     occurred_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

@@ -6,18 +6,23 @@ from aggregator.core.db import Database
 from aggregator.core.types import metadata
 
 
-async def test_migrated_schema_has_every_table_and_column(db: Database) -> None:
+async def test_migrated_schema_has_every_table_column_and_index(db: Database) -> None:
     def tables(conn: object) -> dict[str, set[str]]:
         insp = inspect(conn)
-        return {t: {c["name"] for c in insp.get_columns(t)} for t in insp.get_table_names()}
+        return {
+            t: {c["name"] for c in insp.get_columns(t)}
+            | {f"index {i['name']}" for i in insp.get_indexes(t)}
+            for t in insp.get_table_names()
+        }
 
     async with db.engine.connect() as conn:
         found = await conn.run_sync(tables)
     assert "alembic_version" in found
     for table in metadata.sorted_tables:
         assert table.name in found, f"{table.name} has no migration"
-        missing = {c.name for c in table.columns} - found[table.name]
-        assert not missing, f"{table.name} lacks columns {missing} in the migrations"
+        wanted = {c.name for c in table.columns} | {f"index {i.name}" for i in table.indexes}
+        missing = wanted - found[table.name]
+        assert not missing, f"{table.name} lacks {missing} in the migrations"
 
 
 def test_history_is_one_line() -> None:
