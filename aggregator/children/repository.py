@@ -63,7 +63,9 @@ def lock_ids(keys: Iterable[str]) -> list[int]:
 # A list of ids, bound as `{"ids": [...]}` (one statement text whatever its length).
 IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 _rec = ChildRecord.__table__.c  # type: ignore[attr-defined]
-_key = BlockingKey.__table__.c  # type: ignore[attr-defined]
+_keys = BlockingKey.__table__  # type: ignore[attr-defined]
+_key = _keys.c
+_records = ChildRecord.__table__  # type: ignore[attr-defined]
 _MATCH_COLUMNS = (
     _rec.id,
     _rec.given_name,
@@ -83,47 +85,47 @@ _MATCH_COLUMNS = (
 
 def _candidates(one_of_keys: ColumnElement[bool]) -> Select[Any]:
     """The candidate query, given how the record's keys are bound (a list for
-    SQLite's IN, one array parameter on PostgreSQL)."""
+    SQLite's IN, one array parameter on PostgreSQL).
+
+    The uncrowded keys are a CTE read twice (joined, and counted), so the database
+    looks them up once; the ranking is one window over the records sharing them.
+    """
     uncrowded = (
-        select(_key.key).where(one_of_keys).group_by(_key.key).having(func.count() <= MAX_BLOCK)
+        select(_key.key)
+        .where(one_of_keys)
+        .group_by(_key.key)
+        .having(func.count() <= MAX_BLOCK)
+        .cte("uncrowded")
     )
-    shared = func.count()
     identifier = func.max(case((or_(_key.key.like("nhs:%"), _key.key.like("upn:%")), 1), else_=0))
-    enough = case(
-        (
-            select(func.count()).select_from(uncrowded.subquery()).scalar_subquery()
-            >= MIN_SHARED_KEYS,
-            MIN_SHARED_KEYS,
-        ),
-        else_=1,
-    )
-    rank = func.row_number().over(order_by=(identifier.desc(), shared.desc()))
-    ranked = (
+    sharing = (
         select(
-            _key.child_record_id,
-            shared.label("shared"),
+            _key.child_record_id.label("id"),
+            func.count().label("shared"),
             identifier.label("identifier"),
-            rank.label("rank"),
         )
-        .where(_key.key.in_(uncrowded.scalar_subquery()))
+        .join_from(_keys, uncrowded, _key.key == uncrowded.c.key)
         .where(_key.child_record_id != bindparam("exclude"))
         .group_by(_key.child_record_id)
         .subquery()
     )
-    chosen = (
-        select(ranked.c.child_record_id)
+    usable = select(func.count()).select_from(uncrowded).scalar_subquery()
+    rank = func.row_number().over(order_by=(sharing.c.identifier.desc(), sharing.c.shared.desc()))
+    ranked = select(sharing, rank.label("rank"), usable.label("usable")).subquery()
+    enough = case((ranked.c.usable >= MIN_SHARED_KEYS, MIN_SHARED_KEYS), else_=1)
+    return (
+        select(*_MATCH_COLUMNS, _rec.child_id)
+        .join_from(ranked, _records, _rec.id == ranked.c.id)
         .where(
             or_(
                 ranked.c.shared >= enough,
                 ranked.c.identifier == 1,
                 ranked.c.rank <= MIN_CANDIDATES,
-            )
+            ),
+            _rec.child_id.is_not(None),
         )
         .order_by(ranked.c.rank)
         .limit(CANDIDATE_CAP)
-    )
-    return select(*_MATCH_COLUMNS, _rec.child_id).where(
-        _rec.id.in_(chosen.scalar_subquery()), _rec.child_id.is_not(None)
     )
 
 
@@ -345,7 +347,6 @@ class SharedRecord(NamedTuple):
 
 
 _hk = HouseholdKey.__table__  # type: ignore[attr-defined]
-_records = ChildRecord.__table__  # type: ignore[attr-defined]
 _SMALL_HOUSEHOLD_KEYS = (
     select(_hk.c.key)
     .join(_records, _rec.id == _hk.c.child_record_id)
