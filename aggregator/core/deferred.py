@@ -8,7 +8,8 @@ events). `defer` queues them on the session; they are written just before the
 session's next statement, flush or commit (like the ORM's autoflush), so a
 reader in the same transaction always sees them. On PostgreSQL the queue goes
 in one statement of data-modifying CTEs, each `INSERT ... SELECT FROM unnest()`
-of one array per column, whose text depends only on which tables have rows
+of one array per column (`INSERT ... VALUES` for a table with one row), whose text
+depends only on which tables have rows and which have one
 (foreign keys are checked at the end of the statement, so order within it does
 not matter). Elsewhere (SQLite is in-process) each table gets one executemany.
 A statement sent straight to asyncpg (`driver.Fast`) writes the queue first too,
@@ -77,31 +78,36 @@ def _pg_type(column: Any) -> tuple[str, str]:
     return "text", ""
 
 
-def _pg_statement(tables: list[Table], columns: list[tuple[str, ...]]) -> tuple[str, list[bool]]:
+def _pg_statement(
+    tables: list[Table], columns: list[tuple[str, ...]], single: list[bool]
+) -> tuple[str, list[bool]]:
     """The statement for these tables and columns, and which of its parameters
-    (in order) carry JSON to encode; built once per shape."""
-    key = tuple((t.name, *cols) for t, cols in zip(tables, columns, strict=True))
+    (in order) carry JSON to encode; built once per shape. A table with one row
+    takes one scalar parameter per column: asyncpg checks every array and element
+    it encodes, and most of a submission's tables get one row."""
+    key = tuple((t.name, one, *cols) for t, cols, one in zip(tables, columns, single, strict=True))
     found = _statements.get(key)
     if found is None:
         parts = []
         encode: list[bool] = []
         n = 0
-        for i, (table, cols) in enumerate(zip(tables, columns, strict=True)):
-            selected, arrays = [], []
+        for i, (table, cols, one) in enumerate(zip(tables, columns, single, strict=True)):
+            selected, params = [], []
             for j, name in enumerate(cols):
                 element, cast = _pg_type(table.c[name])
                 encode.append(isinstance(table.c[name].type, JSON))
                 n += 1
                 selected.append(f"c{j}{cast}")
-                arrays.append(f"${n}::{element}[]")
+                params.append(f"${n}::{element}{cast}" if one else f"${n}::{element}[]")
             names = ", ".join(f'"{c}"' for c in cols)
             aliases = ", ".join(f"c{j}" for j in range(len(cols)))
             # Table and column names come from our own metadata, values are bound.
-            parts.append(
-                f'w{i} AS (INSERT INTO "{table.name}" ({names}) '  # noqa: S608
-                f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) "
-                f"AS u({aliases}))"
-            )
+            if one:
+                rows = f"VALUES ({', '.join(params)})"
+            else:
+                unnested = f"unnest({', '.join(params)}) AS u({aliases})"
+                rows = f"SELECT {', '.join(selected)} FROM {unnested}"  # noqa: S608
+            parts.append(f'w{i} AS (INSERT INTO "{table.name}" ({names}) {rows})')
         found = _statements[key] = ("WITH " + ", ".join(parts) + " SELECT 1", encode)
     return found
 
@@ -117,24 +123,25 @@ def _by_table(rows: list[Row]) -> dict[Table, list[Row]]:
     return by_table
 
 
-def take_for_postgresql(session: Any) -> tuple[str, list[list[Any]]] | None:
+def take_for_postgresql(session: Any) -> tuple[str, list[Any]] | None:
     """Unqueue the session's rows as one PostgreSQL statement (positional `$n`
-    parameters, one array per column) and its arguments; None if nothing is queued."""
+    parameters: one array per column, or one value where a table has one row) and
+    its arguments; None if nothing is queued."""
     rows: list[Row] | None = session.info.pop(_KEY, None)
     if not rows:
         return None
     by_table = _by_table(rows)
     tables = list(by_table)
     columns = [tuple(by_table[t][0]) for t in tables]
-    statement, encode = _pg_statement(tables, columns)
-    args = [
-        [r[name] for r in by_table[table]]
-        for table, cols in zip(tables, columns, strict=True)
-        for name in cols
-    ]
-    for i, is_json in enumerate(encode):
-        if is_json:
-            args[i] = [_json(v) for v in args[i]]
+    single = [len(by_table[t]) == 1 for t in tables]
+    statement, encode = _pg_statement(tables, columns, single)
+    args: list[Any] = []
+    for table, cols, one in zip(tables, columns, single, strict=True):
+        group = by_table[table]
+        for name in cols:
+            args.append(group[0][name] if one else [r[name] for r in group])
+            if encode[len(args) - 1]:
+                args[-1] = _json(args[-1]) if one else [_json(v) for v in args[-1]]
     return statement, args
 
 
