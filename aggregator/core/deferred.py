@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # rows -> driver -> deferred: only the type is needed here
     from aggregator.core.rows import Row
 
 _KEY = "deferred_rows"
-_statements: dict[tuple[tuple[str, ...], ...], tuple[str, list[bool]]] = {}
+_statements: dict[tuple[tuple[object, ...], ...], tuple[str, list[bool]]] = {}
 
 
 def defer(session: Any, rows: Sequence[SQLModel]) -> None:
