@@ -26,7 +26,8 @@ from aggregator.children.models import BlockingKey, Child, HouseholdKey, ReviewI
 from aggregator.concerns.models import ChildRecord, RelatedPerson
 from aggregator.concerns.schemas import ConcernSubmission
 from aggregator.concerns.service import Stored, submit
-from aggregator.core.deferred import defer
+from aggregator.core.deferred import defer, touched
+from aggregator.core.driver import write_deferred
 from aggregator.core.rows import new_row
 from aggregator.core.types import utcnow
 from aggregator.principals.models import Principal
@@ -67,6 +68,7 @@ class LinkResult:
     pending_reviews: list[_Best] = field(default_factory=list)
     candidates: int = 0
     keys: list[str] = field(default_factory=list)  # the record's blocking keys
+    touch_deferred: bool = False  # the child is touched with the record's rows
 
 
 def contributions_json(score: MatchScore) -> list[dict[str, object]]:
@@ -151,8 +153,9 @@ async def merge_children(
     """Move every record (and so every concern) of `absorbed` onto `survivor`.
 
     `absorbed` is marked merged before its records are read and moved: the update
-    waits for a submission that has touched it (`touch_live`) to commit, so that
-    submission's record moves too, and a later one sees the merge and follows it.
+    waits for a submission that has touched it (`touch_unless_merged`) to commit, so
+    that submission's record moves too, and a later one sees the merge and follows it
+    (`follow_merge`).
     """
     absorbed.merged_into = survivor.id
     await session.flush()
@@ -265,9 +268,13 @@ async def resolve_record(
     else:
         target_id, target_best = sure[0]
         result = LinkResult("linked", target_id, target_best.score.probability)
-        # The common case, one sure child: one statement links and touches it.
-        if len(sure) > 1 or not await repo.touch_live(session, target_id):
+        if len(sure) > 1:
             await _link_and_bridge(session, rec, sure, maybe, actor, result)
+        else:
+            # The common case, one sure child: it is touched in the statement that
+            # writes the record (`follow_merge` checks it was not merged meanwhile).
+            defer(session, [repo.touch_unless_merged(target_id)])
+            result.touch_deferred = True
     result.pending_reviews = [cand for _, cand in maybe[:MAX_REVIEW_ITEMS]]
     if result.probability is None and maybe:
         result.probability = maybe[0][1].score.probability
@@ -310,17 +317,48 @@ async def finish_record(
     )
 
 
+async def follow_merge(
+    session: AsyncSession, rec: ChildRecord, result: LinkResult, actor: Actor
+) -> None:
+    """Write the record's rows now; if its child was merged away after the candidates
+    were read (so its touch found it merged), move the record to the survivor.
+
+    The merge marks the child merged before moving its records, and the touch waits
+    for that mark: either the touch comes first and the merge then moves this record
+    too, or the merge comes first and the record follows it here.
+    """
+    await write_deferred(session)
+    if touched(session, result.child_id):
+        return
+    child = await repo.get_child(session, result.child_id)
+    assert child is not None  # a merged child stays, pointing at its survivor
+    await repo.set_link(session, rec.id, child.id, result.outcome, result.probability)
+    await repo.touch(session, [child.id])
+    record(
+        session,
+        actor,
+        AuditEntry(
+            action="record.link",
+            purpose="identity_resolution",
+            object_type="child_record",
+            object_id=rec.id,
+            detail={"outcome": "followed_merge", "from": result.child_id, "child_id": child.id},
+        ),
+    )
+    result.child_id = rec.child_id = child.id
+
+
 async def submit_linked(
     session: AsyncSession, agency: Principal | Caller, body: ConcernSubmission
 ) -> Stored:
-    """Store a concern and link its child in one transaction (the intake path).
+    """Store a concern and link its child in one transaction (the intake path), with
+    the audit event of the share (`concern.create`, or `concern.retry`).
 
     A `Caller` (the API's) is checked again by the concern's insert (`Caller.guard`).
     """
     caller = agency if isinstance(agency, Caller) else None
     principal = caller.principal if caller is not None else agency
     assert isinstance(principal, Principal)
-
     keys: list[str] = []  # the record's keys, found once for its locks and candidates
 
     def locks(rec: ChildRecord) -> list[int]:
@@ -333,6 +371,23 @@ async def submit_linked(
     stored = await submit(
         session, principal, body, before_insert=resolve, locks=locks, caller=caller
     )
-    if stored.record is not None and isinstance(stored.link, LinkResult):
-        await finish_record(session, stored.record, stored.related, stored.link, principal)
+    record(
+        session,
+        principal,
+        AuditEntry(
+            action="concern.create" if stored.created else "concern.retry",
+            purpose=body.sharing.purpose.value,
+            object_type="concern",
+            object_id=stored.concern.id,
+            detail={
+                "category": body.concern.category.value,
+                "basis": body.sharing.lawful_basis.value,
+            },
+        ),
+    )
+    link = stored.link
+    if stored.record is not None and isinstance(link, LinkResult):
+        await finish_record(session, stored.record, stored.related, link, principal)
+        if link.touch_deferred:
+            await follow_merge(session, stored.record, link, principal)
     return stored

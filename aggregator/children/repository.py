@@ -27,6 +27,7 @@ from sqlmodel import col
 
 from aggregator.children.models import BlockingKey, Child, HouseholdKey, PairDecision, ReviewItem
 from aggregator.concerns.models import ChildRecord, RelatedPerson
+from aggregator.core.deferred import Touch
 from aggregator.core.driver import Fast
 from aggregator.core.types import utcnow
 
@@ -249,18 +250,14 @@ async def touch(session: AsyncSession, child_ids: Iterable[str]) -> None:
         )
 
 
-_child = Child.__table__.c  # type: ignore[attr-defined]
-_TOUCH_LIVE = Fast(
-    update(Child.__table__)  # type: ignore[attr-defined]
-    .where(_child.id == bindparam("child_id"), _child.merged_into.is_(None))
-    .values(touched_at=bindparam("now"))
-    .returning(_child.id)
-)
+_children = Child.__table__  # type: ignore[attr-defined]
 
 
-async def touch_live(session: AsyncSession, child_id: str) -> bool:
-    """Touch a child that has not been merged away; False if there is none."""
-    return await _TOUCH_LIVE.first(session, child_id=child_id, now=utcnow()) is not None
+def touch_unless_merged(child_id: str) -> Touch:
+    """A touch of a child that has not been merged away, to queue with `defer`;
+    `deferred.touched` tells once written. It waits for a merge of the child in
+    progress (the row lock), and blocks one from starting until this commits."""
+    return Touch(_children, child_id, {"touched_at": utcnow()}, unless_set="merged_into")
 
 
 async def open_items_between(

@@ -56,22 +56,7 @@ async def submit_concern(
     """Share a concern. Retrying with the same `external_ref` and body is safe."""
     # Identity resolution happens in the same transaction; its outcome is for
     # the hub and deliberately absent from the agency's receipt (golden rule 6).
-    agency = caller.principal
     stored = await submit_linked(session, caller, body)
-    record(
-        session,
-        agency,
-        AuditEntry(
-            action="concern.create" if stored.created else "concern.retry",
-            purpose=body.sharing.purpose.value,
-            object_type="concern",
-            object_id=stored.concern.id,
-            detail={
-                "category": body.concern.category.value,
-                "basis": body.sharing.lawful_basis.value,
-            },
-        ),
-    )
     if not stored.created:
         response.status_code = status.HTTP_200_OK
     c = stored.concern

@@ -19,7 +19,8 @@ and the request's session writes it through asyncpg just before its commit.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -32,6 +33,7 @@ from sqlalchemy import (
     Table,
     event,
     insert,
+    update,
 )
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel import SQLModel
@@ -40,13 +42,36 @@ if TYPE_CHECKING:  # rows -> driver -> deferred: only the type is needed here
     from aggregator.core.rows import Row
 
 _KEY = "deferred_rows"
-_statements: dict[tuple[tuple[object, ...], ...], tuple[str, list[bool]]] = {}
+_TOUCHED = "deferred_touched"
+_statements: dict[tuple[object, ...], tuple[str, list[bool]]] = {}
 
 
-def defer(session: Any, rows: Sequence[SQLModel]) -> None:
-    """Queue `Row`s (see `rows.new_row`) on the session (async or sync)."""
+@dataclass(frozen=True)
+class Touch:
+    """An UPDATE of one row by id, queued with the rows and written in their
+    statement (a round trip less): `values` are set unless `unless_set` is not NULL
+    (a child merged away meanwhile). `touched` says afterwards whether it was."""
+
+    table: Table
+    id: str
+    values: Mapping[str, Any]
+    unless_set: str
+
+
+def defer(session: Any, rows: Sequence[SQLModel | Touch]) -> None:
+    """Queue `Row`s (see `rows.new_row`) and `Touch`es on the session (async or sync)."""
     if rows:
         session.info.setdefault(_KEY, []).extend(rows)
+
+
+def touched(session: Any, row_id: str) -> bool:
+    """Whether a queued `Touch` of `row_id` has been written and found its row."""
+    return row_id in session.info.get(_TOUCHED, ())
+
+
+def note_touched(session: Any, row_ids: Sequence[str] | None) -> None:
+    """Record which touches the write found (the ids its statement returned)."""
+    session.info.setdefault(_TOUCHED, set()).update(row_ids or ())
 
 
 def pending(session: Any) -> bool:
@@ -79,13 +104,19 @@ def _pg_type(column: Any) -> tuple[str, str]:
 
 
 def _pg_statement(
-    tables: list[Table], columns: list[tuple[str, ...]], single: list[bool]
+    tables: list[Table],
+    columns: list[tuple[str, ...]],
+    single: list[bool],
+    touches: Sequence[Touch] = (),
 ) -> tuple[str, list[bool]]:
     """The statement for these tables and columns, and which of its parameters
     (in order) carry JSON to encode; built once per shape. A table with one row
     takes one scalar parameter per column: asyncpg checks every array and element
     it encodes, and most of a submission's tables get one row."""
-    key = tuple((t.name, one, *cols) for t, cols, one in zip(tables, columns, single, strict=True))
+    key = (
+        *((t.name, one, *cols) for t, cols, one in zip(tables, columns, single, strict=True)),
+        *((t.table.name, t.unless_set, *t.values) for t in touches),
+    )
     found = _statements.get(key)
     if found is None:
         parts = []
@@ -108,7 +139,25 @@ def _pg_statement(
                 unnested = f"unnest({', '.join(params)}) AS u({aliases})"
                 rows = f"SELECT {', '.join(selected)} FROM {unnested}"  # noqa: S608
             parts.append(f'w{i} AS (INSERT INTO "{table.name}" ({names}) {rows})')
-        found = _statements[key] = ("WITH " + ", ".join(parts) + " SELECT 1", encode)
+        found_ids = []
+        for i, touch in enumerate(touches):
+            sets = []
+            for name in touch.values:
+                element, cast = _pg_type(touch.table.c[name])
+                encode.append(isinstance(touch.table.c[name].type, JSON))
+                n += 1
+                sets.append(f'"{name}" = ${n}::{element}{cast}')
+            encode.append(False)
+            n += 1
+            key_column = touch.table.primary_key.columns.values()[0].name
+            parts.append(
+                f't{i} AS (UPDATE "{touch.table.name}" SET {", ".join(sets)} '  # noqa: S608
+                f'WHERE "{key_column}" = ${n}::text AND "{touch.unless_set}" IS NULL '
+                f'RETURNING "{key_column}" AS id)'
+            )
+            found_ids.append(f"SELECT id FROM t{i}")  # noqa: S608
+        ids = " UNION ALL ".join(found_ids) if found_ids else "SELECT NULL::text WHERE false"
+        found = _statements[key] = ("WITH " + ", ".join(parts) + f" SELECT ARRAY({ids})", encode)
     return found
 
 
@@ -127,14 +176,15 @@ def take_for_postgresql(session: Any) -> tuple[str, list[Any]] | None:
     """Unqueue the session's rows as one PostgreSQL statement (positional `$n`
     parameters: one array per column, or one value where a table has one row) and
     its arguments; None if nothing is queued."""
-    rows: list[Row] | None = session.info.pop(_KEY, None)
-    if not rows:
+    queued: list[Row | Touch] | None = session.info.pop(_KEY, None)
+    if not queued:
         return None
+    rows, touches = _split(queued)
     by_table = _by_table(rows)
     tables = list(by_table)
     columns = [tuple(by_table[t][0]) for t in tables]
     single = [len(by_table[t]) == 1 for t in tables]
-    statement, encode = _pg_statement(tables, columns, single)
+    statement, encode = _pg_statement(tables, columns, single, touches)
     args: list[Any] = []
     for table, cols, one in zip(tables, columns, single, strict=True):
         group = by_table[table]
@@ -142,7 +192,17 @@ def take_for_postgresql(session: Any) -> tuple[str, list[Any]] | None:
             args.append(group[0][name] if one else [r[name] for r in group])
             if encode[len(args) - 1]:
                 args[-1] = _json(args[-1]) if one else [_json(v) for v in args[-1]]
+    for touch in touches:
+        for value in touch.values.values():
+            args.append(_json(value) if encode[len(args)] else value)
+        args.append(touch.id)
     return statement, args
+
+
+def _split(queued: list[Any]) -> tuple[list[Row], list[Touch]]:
+    touches = [item for item in queued if isinstance(item, Touch)]
+    rows = [item for item in queued if not isinstance(item, Touch)] if touches else queued
+    return rows, touches
 
 
 def write_queued(session: Session) -> None:
@@ -150,11 +210,21 @@ def write_queued(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         queued = take_for_postgresql(session)
         if queued is not None:
-            session.connection().exec_driver_sql(queued[0], tuple(queued[1]))
+            ids = session.connection().exec_driver_sql(queued[0], tuple(queued[1])).scalar()
+            note_touched(session, ids)
         return
-    rows: list[Row] | None = session.info.pop(_KEY, None)
-    for table, group in _by_table(rows or []).items():
+    rows, touches = _split(session.info.pop(_KEY, None) or [])
+    for table, group in _by_table(rows).items():
         session.execute(insert(table), group)
+    for touch in touches:
+        key = touch.table.primary_key.columns.values()[0]
+        found = session.execute(
+            update(touch.table)
+            .where(key == touch.id, touch.table.c[touch.unless_set].is_(None))
+            .values(dict(touch.values))
+            .returning(key)
+        ).scalar()
+        note_touched(session, [found] if found is not None else [])
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
-from aggregator.core.deferred import pending, take_for_postgresql, write_queued
+from aggregator.core.deferred import note_touched, pending, take_for_postgresql, write_queued
 
 _PG = PGDialect_asyncpg()
 _CONNECTION = "asyncpg_connection"  # (the session transaction, its asyncpg connection)
@@ -50,7 +50,7 @@ async def pg_connection(session: AsyncSession) -> Any | None:
         session.info[_CONNECTION] = (session.sync_session.get_transaction(), pg)
     queued = take_for_postgresql(session)
     if queued is not None:
-        await pg.execute(queued[0], *queued[1])
+        note_touched(session, await pg.fetchval(queued[0], *queued[1]))
     return pg
 
 

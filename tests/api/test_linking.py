@@ -11,6 +11,8 @@ from aggregator.audit.models import AuditEvent
 from aggregator.children.models import Child, PairDecision
 from aggregator.concerns.models import ChildRecord
 from aggregator.core.db import Database
+from aggregator.core.deferred import defer, touched
+from aggregator.core.driver import write_deferred
 from tests import factories as f
 from tests.factories import DELETE
 
@@ -538,7 +540,9 @@ async def test_a_merge_waits_for_a_submission_linking_to_the_child_it_absorbs(
         moving = (await repo.record_ids_of(session, elsewhere))[0]
 
     submission = db.sessionmaker()
-    assert await repo.touch_live(submission, absorbed)
+    defer(submission, [repo.touch_unless_merged(absorbed)])
+    await write_deferred(submission)
+    assert touched(submission, absorbed)
     await repo.move_records(submission, [moving], elsewhere, absorbed)
 
     async def merge() -> None:
@@ -554,3 +558,56 @@ async def test_a_merge_waits_for_a_submission_linking_to_the_child_it_absorbs(
     await asyncio.wait_for(merging, 10)
     async with db.session() as session:
         assert moving in await repo.record_ids_of(session, survivor)
+
+
+async def test_a_record_follows_a_merge_made_after_its_candidates_were_read(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other order: the merge commits between the submission reading its
+    candidates and writing its record. The touch finds the child merged, and the
+    record moves to the survivor (audited), as its concern's picture needs."""
+    from aggregator.children import linking
+    from aggregator.children import repository as repo
+    from aggregator.children.linking import merge_children
+
+    school = await f.agency(db)
+    absorbed = await child_of(db, await submit(client, school, "FM-1", **ALFIE))
+    zara = {**ALFIE, "given_name": "Zara", "date_of_birth": "2016-08-30"}
+    survivor = await child_of(db, await submit(client, school, "FM-2", **zara))
+    real = repo.candidate_records
+    stale: list[Any] = []
+
+    async def candidates_then_merge(session: Any, keys: Any, exclude: str) -> Any:
+        found = await real(session, keys, exclude)  # still naming the absorbed child
+        if not stale:
+            stale.append(found)
+            async with db.session() as other:
+                a, s = await repo.get_child(other, absorbed), await repo.get_child(other, survivor)
+                assert a is not None and s is not None
+                await merge_children(other, s, a, None, reason="test", detail={})
+        return found
+
+    if db.dialect != "postgresql":  # one writer at a time: merge first, replay the read
+        async with db.session() as session:
+            rec = await repo.records_of(session, [absorbed])
+            keys = linking.record_keys(rec[0])
+            stale.append(await real(session, keys, "none"))
+            a, s = await repo.get_child(session, absorbed), await repo.get_child(session, survivor)
+            assert a is not None and s is not None
+            await merge_children(session, s, a, None, reason="test", detail={})
+
+        async def replay(session: Any, keys: Any, exclude: str) -> Any:
+            return stale[0]
+
+        monkeypatch.setattr(repo, "candidate_records", replay)
+    else:
+        monkeypatch.setattr(repo, "candidate_records", candidates_then_merge)
+    concern = await submit(client, school, "FM-3", **ALFIE)
+    assert stale and any(child == absorbed for _, child, _ in stale[0])
+    assert await child_of(db, concern) == survivor
+    async with db.session() as session:
+        events = (
+            await session.scalars(select(AuditEvent).where(AuditEvent.action == "record.link"))
+        ).all()
+    followed = [e.detail for e in events if e.detail.get("outcome") == "followed_merge"]
+    assert followed == [{"outcome": "followed_merge", "from": absorbed, "child_id": survivor}]
