@@ -63,8 +63,7 @@ class Features:
         self.family, self.family_parts, self.family_phonetic = _family_parts(record.family_name)
         self.dob, self.dob_digits = _date(record.date_of_birth)
         self.sex: str | None = normalise_sex(record.sex)
-        self.nhs: str | None = nhs_number(record.nhs_number)
-        self.nhs_valid: bool = nhs_number_valid(self.nhs)
+        self.nhs, self.nhs_valid = _nhs(record.nhs_number)
         self.upn: str | None = upn(record.upn)
         self.pc_unit, self.pc_sector, self.pc_district = _postcode(record.postcode)
         self.address, self.address_number, self.address_street = _address_parts(
@@ -93,6 +92,13 @@ def _family_parts(family_name: str | None) -> tuple[str | None, tuple[str, ...],
     tokens = _join_particles(name_tokens(family_name))
     family = _intern("".join(tokens)) if tokens else None
     return family, _parts(tokens), _phonetic(family)
+
+
+@lru_cache(maxsize=131072)
+def _nhs(text: str | None) -> tuple[str | None, bool]:
+    """(the ten digits, whether they pass the check): a child's records repeat it."""
+    digits = nhs_number(text)
+    return digits, nhs_number_valid(digits)
 
 
 @lru_cache(maxsize=65536)

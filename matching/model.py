@@ -242,15 +242,21 @@ class MatchModel:
         return self._bits[i][level]
 
     def weight_features(self, a: Features, b: Features) -> float:
-        """The match weight alone: the fast path for scoring many candidates."""
+        """The match weight alone: the fast path for scoring many candidates (it
+        inlines `_field_bits` where neither a household nor a term frequency applies)."""
         household = same_place(a, b)
         total = self.prior_bits
+        bits, tf_index = self._bits, self._tf_index
         for i, c in enumerate(self.comparisons):
             level = c.compare(a, b)
-            if level is not None:
+            if level is None:
+                continue
+            if household or level == tf_index[i]:
                 total += self._field_bits(i, level, a, household)
-                if i == self._given and level in self._given_unlike and _kin(a, b, household):
-                    total += self.sibling_penalty
+            else:
+                total += bits[i][level]
+            if i == self._given and level in self._given_unlike and _kin(a, b, household):
+                total += self.sibling_penalty
         return total
 
     def score_features(self, a: Features, b: Features) -> MatchScore:

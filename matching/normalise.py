@@ -291,13 +291,15 @@ def address_tokens(text: str | None) -> tuple[str, ...]:
     return tuple(_ADDRESS_WORDS.get(token, token) for token in cleaned.split())
 
 
+_SEXES = {
+    **dict.fromkeys(("m", "male", "boy", "b"), "male"),
+    **dict.fromkeys(("f", "female", "girl", "g"), "female"),
+}
+
+
 def normalise_sex(text: str | None) -> str | None:
     """ "male"/"female" (also M/F, boy/girl); anything else carries no evidence."""
     if not text:
         return None
-    value = text.strip().lower()
-    if value in ("m", "male", "boy", "b"):
-        return "male"
-    if value in ("f", "female", "girl", "g"):
-        return "female"
-    return None
+    found = _SEXES.get(text)  # as stored, most often
+    return found if found is not None else _SEXES.get(text.strip().lower())
