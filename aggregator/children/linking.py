@@ -297,24 +297,32 @@ async def finish_record(
     items = [_review_item(rec, candidate) for candidate in result.pending_reviews]
     defer(session, items)
     result.review_items = [item.id for item in items]
-    record(
+    _link_event(
         session,
         actor,
-        AuditEntry(
-            action="record.link",
-            purpose="identity_resolution",
-            object_type="child_record",
-            object_id=rec.id,
-            detail={
-                "outcome": result.outcome,
-                "child_id": result.child_id,
-                "probability": round(result.probability, 4) if result.probability else None,
-                "merged": result.merged,
-                "review_items": result.review_items,
-                "candidates": result.candidates,
-            },
-        ),
+        rec.id,
+        {
+            "outcome": result.outcome,
+            "child_id": result.child_id,
+            "probability": round(result.probability, 4) if result.probability else None,
+            "merged": result.merged,
+            "review_items": result.review_items,
+            "candidates": result.candidates,
+        },
     )
+
+
+def _link_event(
+    session: AsyncSession, actor: Actor, record_id: str, detail: dict[str, Any]
+) -> None:
+    entry = AuditEntry(
+        action="record.link",
+        purpose="identity_resolution",
+        object_type="child_record",
+        object_id=record_id,
+        detail=detail,
+    )
+    record(session, actor, entry)
 
 
 async def follow_merge(
@@ -334,17 +342,8 @@ async def follow_merge(
     assert child is not None  # a merged child stays, pointing at its survivor
     await repo.set_link(session, rec.id, child.id, result.outcome, result.probability)
     await repo.touch(session, [child.id])
-    record(
-        session,
-        actor,
-        AuditEntry(
-            action="record.link",
-            purpose="identity_resolution",
-            object_type="child_record",
-            object_id=rec.id,
-            detail={"outcome": "followed_merge", "from": result.child_id, "child_id": child.id},
-        ),
-    )
+    detail = {"outcome": "followed_merge", "from": result.child_id, "child_id": child.id}
+    _link_event(session, actor, rec.id, detail)
     result.child_id = rec.child_id = child.id
 
 
