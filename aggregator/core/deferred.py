@@ -80,8 +80,9 @@ def pending(session: Any) -> bool:
 
 
 def discard(session: Any) -> None:
-    """Forget queued rows (their transaction rolled back)."""
+    """Forget queued rows and what touches found (their transaction rolled back)."""
     session.info.pop(_KEY, None)
+    session.info.pop(_TOUCHED, None)
 
 
 def _pg_type(column: Any) -> tuple[str, str]:
