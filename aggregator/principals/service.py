@@ -69,15 +69,23 @@ async def add_user(
 _principal = Principal.__table__  # type: ignore[attr-defined]
 _token = ApiToken.__table__  # type: ignore[attr-defined]
 _PRINCIPAL_COLUMNS = tuple(c.name for c in _principal.columns)
-_BY_TOKEN = Fast(
-    select(*_principal.columns)
-    .select_from(_token.join(_principal, _token.c.principal_id == _principal.c.id))
-    .where(
-        _token.c.token_hash == bindparam("token_hash"),
-        _token.c.revoked_at.is_(None),
-        _principal.c.disabled_at.is_(None),
+
+
+def _live_token(*columns: Any, hash_param: str) -> Any:
+    """SELECT `columns` of a live token (not revoked) whose principal is enabled,
+    the token's hash bound as `hash_param`: what every way in checks."""
+    return (
+        select(*columns)
+        .select_from(_token.join(_principal, _token.c.principal_id == _principal.c.id))
+        .where(
+            _token.c.token_hash == bindparam(hash_param),
+            _token.c.revoked_at.is_(None),
+            _principal.c.disabled_at.is_(None),
+        )
     )
-)
+
+
+_BY_TOKEN = Fast(_live_token(*_principal.columns, hash_param="token_hash"))
 # Principals already built, by id with the row they were built from: every request
 # still asks the database (revocation is immediate), but an unchanged principal is
 # not rebuilt. They are shared between requests, so callers only read them.
@@ -114,13 +122,8 @@ _recent: dict[str, tuple[float, Principal]] = {}
 #: True while the token `caller_token_hash` is live and belongs to the principal
 #: `agency_id` (the concern's own column): a `Guard` on the concern's insert.
 TOKEN_STILL_LIVE = exists(
-    select(_token.c.id)
-    .select_from(_token.join(_principal, _token.c.principal_id == _principal.c.id))
-    .where(
-        _token.c.token_hash == bindparam("caller_token_hash"),
-        _token.c.revoked_at.is_(None),
-        _principal.c.disabled_at.is_(None),
-        _principal.c.id == bindparam("agency_id"),
+    _live_token(_token.c.id, hash_param="caller_token_hash").where(
+        _principal.c.id == bindparam("agency_id")
     )
 )
 
