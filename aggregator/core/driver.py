@@ -13,18 +13,64 @@ do not run, so callers pass what the column takes (timezone-aware datetimes).
 """
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import JSON
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql import Executable
 
 from aggregator.core.deferred import note_touched, pending, take_for_postgresql, write_queued
 
 _PG = PGDialect_asyncpg()
 _CONNECTION = "asyncpg_connection"  # (the session transaction, its asyncpg connection)
+_HELD = "asyncpg_held"  # SQLAlchemy's adapter of the one connection a held session has
+
+
+@asynccontextmanager
+async def held_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session bound to one pooled connection for as long as it is open (a request).
+
+    Its transaction is begun and ended on the connection itself (`commit_held`,
+    `rollback_held`) unless the ORM took part, when SQLAlchemy ends it as usual: a
+    request that only runs `Fast` statements and deferred rows (the intake) then
+    costs no session transaction, connection checkout per transaction or commit
+    bookkeeping (~180 µs of CPU per request together).
+    """
+    async with engine.connect() as conn:
+        adapted = (await conn.get_raw_connection()).dbapi_connection
+        session = AsyncSession(bind=conn, expire_on_commit=False)
+        session.info[_HELD] = adapted
+        try:
+            yield session
+        finally:
+            await rollback_held(session)  # nothing, once committed
+            if session.in_transaction() or session.identity_map:
+                await session.close()
+
+
+async def commit_held(session: AsyncSession) -> None:
+    """Commit a `held_session`'s work: the ORM's, else the connection's own."""
+    if session.in_transaction():
+        await session.commit()
+    adapted = session.info[_HELD]
+    if adapted._transaction is not None:
+        await adapted._call_and_discard(adapted._transaction.commit)
+
+
+async def rollback_held(session: AsyncSession) -> None:
+    """Roll a `held_session`'s transaction back, whoever began it."""
+    if session.in_transaction():
+        await session.rollback()
+    adapted = session.info[_HELD]
+    if adapted._transaction is not None:
+        await adapted._call_and_discard(adapted._transaction.rollback)
+
+
+def is_held(session: AsyncSession) -> bool:
+    return _HELD in session.info
 
 
 async def pg_connection(session: AsyncSession) -> Any | None:
@@ -34,8 +80,16 @@ async def pg_connection(session: AsyncSession) -> Any | None:
     # Finding the connection through the session costs two greenlet switches (~60 µs);
     # within one transaction of the session it is always the same connection.
     cached = session.info.get(_CONNECTION)
-    transaction = session.sync_session.get_transaction()
-    if cached is not None and transaction is not None and cached[0] is transaction:
+    held = session.info.get(_HELD)
+    if held is not None:  # one connection throughout; begin its transaction if need be
+        if held._transaction is None:
+            await held._start_transaction()
+        pg = held._connection
+    elif (
+        cached is not None
+        and (transaction := session.sync_session.get_transaction()) is not None
+        and cached[0] is transaction
+    ):
         pg = cached[1]
     else:
         conn = await session.connection()

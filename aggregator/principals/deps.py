@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.audit.service import events_to_replay, forget_recorded, record_denied
 from aggregator.core.db import Database
-from aggregator.core.driver import write_deferred
+from aggregator.core.driver import commit_held, held_session, rollback_held, write_deferred
 from aggregator.principals.models import Principal
 from aggregator.principals.service import Caller, caller_for_token, principal_for_token
 
@@ -24,17 +24,19 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 
     The commit runs before the response is sent (function scope), so a client
     never sees 201 for something that was not stored. Audit events of a failed
-    request are written again in their own transaction.
+    request are written again in their own transaction. On PostgreSQL the session
+    holds one connection for the request (`driver.held_session`).
     """
     db = get_db(request)
-    async with db.sessionmaker() as session:
+    held = db.dialect == "postgresql"
+    async with held_session(db.engine) if held else db.sessionmaker() as session:
         try:
             yield session
             await write_deferred(session)
-            await session.commit()
+            await (commit_held(session) if held else session.commit())
             forget_recorded(session)
         except BaseException as exc:
-            await session.rollback()
+            await (rollback_held(session) if held else session.rollback())
             code = exc.status_code if isinstance(exc, HTTPException) else 500
             replay = events_to_replay(session, failure=f"failed_{code}")
             if replay:

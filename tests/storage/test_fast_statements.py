@@ -3,11 +3,17 @@
 import pytest
 from sqlalchemy import event, func, literal, select, text
 
-from aggregator.children.models import BlockingKey
+from aggregator.children.models import BlockingKey, Child
 from aggregator.concerns.models import ChildRecord
 from aggregator.core.db import Database
 from aggregator.core.deferred import defer
-from aggregator.core.driver import Fast, write_deferred
+from aggregator.core.driver import (
+    Fast,
+    commit_held,
+    held_session,
+    rollback_held,
+    write_deferred,
+)
 from aggregator.core.rows import insert_unless_exists, new_row
 from tests.conftest import settings_for
 from tests.storage.test_deferred_rows import rows_for_a_new_concern
@@ -112,3 +118,38 @@ async def test_postgresql_connections_plan_prepared_statements_once(db: Database
             assert await session.scalar(shown) == "auto"
     finally:
         await default.dispose()
+
+
+async def test_a_held_session_commits_on_its_connection_or_through_the_orm(db: Database) -> None:
+    """A request's session on PostgreSQL (`held_session`): fast statements and queued
+    rows commit without SQLAlchemy's transaction; once the ORM takes part, its commit
+    ends the same transaction; a rollback undoes either."""
+    if db.dialect != "postgresql":
+        pytest.skip("requests hold one connection on PostgreSQL only")
+    child, record, keys = await rows_for_a_new_concern(db)
+    with pytest.raises(RuntimeError):
+        async with held_session(db.engine) as session:
+            assert await insert_unless_exists(session, child, ("id",))
+            await rollback_held(session)
+            raise RuntimeError("the request failed")
+    async with db.session() as session:
+        assert await session.get(Child, child.id) is None
+
+    async with held_session(db.engine) as session:
+        with _Statements(db) as sent:
+            assert await insert_unless_exists(session, child, ("id",))
+            defer(session, [record, *keys])
+            await write_deferred(session)
+            await commit_held(session)
+        assert sent.seen == [] and not session.in_transaction()
+        # the ORM in the same request: its statements share the next transaction
+        stored = await session.get(ChildRecord, record.id)
+        assert stored is not None
+        stored.link_outcome = "review"
+        later = new_row(BlockingKey, key="a-later", child_record_id=record.id)
+        assert await insert_unless_exists(session, later, ("key", "child_record_id"))
+        await commit_held(session)
+    async with db.session() as session:
+        again = await session.get(ChildRecord, record.id)
+        assert again is not None and again.link_outcome == "review"
+        assert [tuple(r) for r in await _KEYS_LIKE.all(session)] == [("a", 7), ("a-later", 7)]
