@@ -110,3 +110,30 @@ async def test_queued_rows_go_with_a_rollback(db: Database) -> None:
             raise RuntimeError("the request failed")
     async with db.session() as session:
         assert await session.get(ChildRecord, record.id) is None
+
+
+async def test_several_rows_of_a_table_keep_their_types_and_json(db: Database) -> None:
+    """Tables with several rows go as one JSON document on PostgreSQL: timestamps,
+    nested JSON, NULLs, quotes and non-ASCII text come back as they went."""
+    when = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
+    events = [
+        new_row(
+            AuditEvent,
+            occurred_at=when,
+            action="t",
+            purpose="p",
+            outcome="ok",
+            object_id='Zoë "O\'Brien" \\ 🙂',
+            detail={"ids": ["x", "y"], "n": 3, "p": 0.25, "nested": {"none": None}},
+        ),
+        new_row(AuditEvent, action="u", purpose="p", outcome="ok", object_id=None, detail={}),
+    ]
+    async with db.session() as session:
+        defer(session, events)
+    async with db.session() as session:
+        stored = (await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()
+    assert [e.action for e in stored] == ["t", "u"]
+    assert stored[0].occurred_at == when
+    assert stored[0].object_id == 'Zoë "O\'Brien" \\ 🙂'
+    assert stored[0].detail == {"ids": ["x", "y"], "n": 3, "p": 0.25, "nested": {"none": None}}
+    assert stored[1].object_id is None and stored[1].detail == {}
