@@ -53,8 +53,9 @@ class ChildRecord(SQLModel, table=True):
     other_names: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     date_of_birth: str | None = Field(default=None, max_length=10)
     sex: str | None = Field(default=None, max_length=10)
-    nhs_number: str | None = Field(default=None, max_length=10, index=True)
-    upn: str | None = Field(default=None, max_length=13, index=True)
+    # Not indexed: identifiers match through blocking keys (migration 0007).
+    nhs_number: str | None = Field(default=None, max_length=10)
+    upn: str | None = Field(default=None, max_length=13)
     address_line1: str | None = Field(default=None, max_length=200)
     address_line2: str | None = Field(default=None, max_length=200)
     town: str | None = Field(default=None, max_length=100)

@@ -11,7 +11,13 @@ async def test_migrated_schema_has_every_table_column_and_index(db: Database) ->
         insp = inspect(conn)
         return {
             t: {c["name"] for c in insp.get_columns(t)}
-            | {f"index {i['name']}" for i in insp.get_indexes(t)}
+            # (PostgreSQL lists a unique constraint's own index too)
+            | {
+                f"index {i['name']}"
+                for i in insp.get_indexes(t)
+                if "duplicates_constraint" not in i
+            }
+            | {f"fk {tuple(k['constrained_columns'])}" for k in insp.get_foreign_keys(t)}
             for t in insp.get_table_names()
         }
 
@@ -20,9 +26,15 @@ async def test_migrated_schema_has_every_table_column_and_index(db: Database) ->
     assert "alembic_version" in found
     for table in metadata.sorted_tables:
         assert table.name in found, f"{table.name} has no migration"
-        wanted = {c.name for c in table.columns} | {f"index {i.name}" for i in table.indexes}
+        wanted = (
+            {c.name for c in table.columns}
+            | {f"index {i.name}" for i in table.indexes}
+            | {f"fk {tuple(c.name for c in k.columns)}" for k in table.foreign_key_constraints}
+        )
         missing = wanted - found[table.name]
         assert not missing, f"{table.name} lacks {missing} in the migrations"
+        extra = {x for x in found[table.name] - wanted if x.startswith(("index", "fk"))}
+        assert not extra, f"the migrations give {table.name} {extra}, the models do not"
 
 
 def test_history_is_one_line() -> None:
