@@ -480,18 +480,20 @@ async def _prepare(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _prewarm(db: Any) -> int | None:
-    """Analyze, then load every table and index into PostgreSQL's buffer cache
+    """Vacuum and analyze, then load every table and index into PostgreSQL's buffer cache
     (pg_prewarm), as a service that has been running a while has them. Returns MB
     read, None if the extension is not installed. With shared_buffers smaller than
     the database, the later pages push earlier ones out again: the report shows
     shared_buffers."""
     from sqlalchemy import text
 
-    # Fresh planner statistics first: earlier runs added rows (review items, records)
-    # that autovacuum, where it is off or behind, has not yet counted; with stale
-    # counts the picture's review-item query took a plan 10x too slow.
+    # What autovacuum does for a running service, where it is off or behind: fresh
+    # planner statistics (earlier runs added rows; with stale counts the picture's
+    # review-item query took a plan 10x too slow), and the visibility map of the
+    # pages they wrote, without which index-only scans of blocking keys read the heap.
     async with db.engine.connect() as conn:
-        await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(text("ANALYZE"))
+        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.execute(text("VACUUM (ANALYZE)"))
     async with db.session() as session:
         try:
             async with session.begin_nested():
