@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from functools import lru_cache
 
@@ -22,6 +23,7 @@ from matching.normalise import (
 from matching.records import ChildRecord
 
 _intern = sys.intern
+_has_digit = re.compile(r"\d").search
 
 
 class Features:
@@ -117,8 +119,9 @@ def _address_parts(line1: str | None) -> tuple[str | None, str | None, str | Non
     tokens = address_tokens(line1)
     if not tokens:
         return None, None, None
-    number = next((t for t in tokens if any(c.isdigit() for c in t)), None)
-    street = " ".join(t for t in tokens if not any(c.isdigit() for c in t))
+    numbered = [_has_digit(t) is not None for t in tokens]
+    number = next((t for t, n in zip(tokens, numbered, strict=True) if n), None)
+    street = " ".join(t for t, n in zip(tokens, numbered, strict=True) if not n)
     return _intern(" ".join(tokens)), _maybe_intern(number), _intern(street) if street else None
 
 

@@ -17,6 +17,8 @@ from nicknames import NickNamer
 _TITLES = frozenset({"mr", "mrs", "miss", "ms", "mx", "master", "dr", "baby"})
 _NON_ALPHA = re.compile(r"[^a-z ]+")
 _NON_ALNUM = re.compile(r"[^a-z0-9 ]+")
+_NOT_UPPER_ALNUM = re.compile(r"[^A-Z0-9]")
+_NOT_DIGIT = re.compile(r"[^0-9]")
 _UK_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9])([A-Z]{2})$")
 
 # British forms the US-centred `nicknames` table lacks, and spelling families that
@@ -127,6 +129,8 @@ _NICKNAMER = NickNamer()
 
 def ascii_lower(text: str) -> str:
     """Lower-case, accents stripped: "Zoë" and "zoe" are one spelling."""
+    if text.isascii():  # most text; NFKD leaves ASCII as it is
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     return decomposed.encode("ascii", "ignore").decode("ascii").lower()
 
@@ -172,7 +176,7 @@ def split_postcode(text: str | None) -> tuple[str, str | None, str | None] | Non
     """
     if not text:
         return None
-    compact = re.sub(r"[^A-Z0-9]", "", text.upper())
+    compact = _NOT_UPPER_ALNUM.sub("", text.upper())
     if not compact:
         return None
     found = _UK_POSTCODE.match(compact)
@@ -194,7 +198,7 @@ def parse_date(text: str | None) -> PartialDate | None:
     if not text:
         return None
     text = text.strip()
-    digits = re.sub(r"[^0-9]", "", text)
+    digits = _NOT_DIGIT.sub("", text)
     year: int | None = None
     month: int | None = None
     day: int | None = None
@@ -229,7 +233,7 @@ def nhs_number(text: str | None) -> str | None:
     """The ten digits of an NHS number, spaces and dashes removed."""
     if not text:
         return None
-    digits = re.sub(r"[^0-9]", "", text)
+    digits = _NOT_DIGIT.sub("", text)
     return digits or None
 
 
@@ -260,7 +264,7 @@ def upn(text: str | None) -> str | None:
     """A Unique Pupil Number, upper-case without spaces."""
     if not text:
         return None
-    compact = re.sub(r"[^A-Z0-9]", "", text.upper())
+    compact = _NOT_UPPER_ALNUM.sub("", text.upper())
     return compact or None
 
 

@@ -1,6 +1,6 @@
 """Column types that behave the same on SQLite and PostgreSQL."""
 
-import uuid
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,5 +51,8 @@ def utcnow() -> datetime:
 
 
 def new_id() -> str:
-    """Random, unguessable ids: an id must reveal nothing about other agencies' records."""
-    return uuid.uuid4().hex
+    """Random, unguessable ids: an id must reveal nothing about other agencies' records.
+
+    128 random bits as 32 hex digits, the shape uuid4().hex had, without building a
+    UUID object (a submission makes about fifteen ids)."""
+    return secrets.token_hex(16)
