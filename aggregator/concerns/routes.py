@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from aggregator.audit import AuditEntry, record
 from aggregator.audit.service import record_read
@@ -18,7 +18,14 @@ from aggregator.concerns.schemas import (
 )
 from aggregator.concerns.vocab import Decision, Purpose
 from aggregator.core.purpose import PurposeHeader, purpose_or
-from aggregator.principals import CurrentAgency, CurrentPrincipal, SessionDep, SubmittingAgency
+from aggregator.principals import (
+    CurrentAgency,
+    CurrentPrincipal,
+    SessionDep,
+    SubmittingAgency,
+    get_db,
+    unit_of_work,
+)
 from aggregator.principals.models import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["concerns"])
@@ -51,12 +58,15 @@ def _scope(principal: Principal) -> str | None:
     },
 )
 async def submit_concern(
-    body: ConcernSubmission, caller: SubmittingAgency, session: SessionDep
+    body: ConcernSubmission, caller: SubmittingAgency, request: Request
 ) -> Response:
     """Share a concern. Retrying with the same `external_ref` and body is safe."""
     # Identity resolution happens in the same transaction; its outcome is for
     # the hub and deliberately absent from the agency's receipt (golden rule 6).
-    stored = await submit_linked(session, caller, body)
+    # The busiest endpoint runs its unit of work itself rather than as a
+    # dependency (FastAPI's exit stack and shielded exit cost ~5% of its CPU).
+    async with unit_of_work(get_db(request)) as session:
+        stored = await submit_linked(session, caller, body)
     c = stored.concern
     receipt = ConcernReceipt(id=c.id, external_ref=c.external_ref, received_at=c.received_at)
     # Rendered here, not by FastAPI's response_model handling (which validates the

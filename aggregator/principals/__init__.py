@@ -7,6 +7,8 @@ from aggregator.principals.deps import (
     HubUser,
     SessionDep,
     SubmittingAgency,
+    get_db,
+    unit_of_work,
 )
 from aggregator.principals.models import ApiToken, Principal
 
@@ -19,4 +21,6 @@ __all__ = [
     "Principal",
     "SessionDep",
     "SubmittingAgency",
+    "get_db",
+    "unit_of_work",
 ]

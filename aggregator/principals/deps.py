@@ -1,6 +1,7 @@
 """FastAPI dependencies: the request's session, its principal, and role checks."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -11,7 +12,12 @@ from aggregator.audit.service import events_to_replay, forget_recorded, record_d
 from aggregator.core.db import Database
 from aggregator.core.driver import commit_held, held_session, rollback_held, write_deferred
 from aggregator.principals.models import Principal
-from aggregator.principals.service import Caller, caller_for_token, principal_for_token
+from aggregator.principals.service import (
+    Caller,
+    caller_for_token,
+    principal_for_token,
+    recent_caller,
+)
 
 
 def get_db(request: Request) -> Database:
@@ -19,15 +25,15 @@ def get_db(request: Request) -> Database:
     return db
 
 
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: commit on success, roll back on any error.
+@asynccontextmanager
+async def unit_of_work(db: Database) -> AsyncIterator[AsyncSession]:
+    """One request's transaction: commit on success, roll back on any error.
 
-    The commit runs before the response is sent (function scope), so a client
-    never sees 201 for something that was not stored. Audit events of a failed
-    request are written again in their own transaction. On PostgreSQL the session
-    holds one connection for the request (`driver.held_session`).
+    The caller commits before it answers, so a client never sees 201 for something
+    that was not stored. Audit events of a failed request are written again in
+    their own transaction. On PostgreSQL the session holds one connection for the
+    request (`driver.held_session`).
     """
-    db = get_db(request)
     held = db.dialect == "postgresql"
     async with held_session(db.engine) if held else db.sessionmaker() as session:
         try:
@@ -43,6 +49,12 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
                 async with db.session() as audit_session:
                     audit_session.add_all(replay)
             raise
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's `unit_of_work`, ended before the response is sent (function scope)."""
+    async with unit_of_work(get_db(request)) as session:
+        yield session
 
 
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
@@ -90,8 +102,12 @@ async def _agency(principal: CurrentPrincipal) -> Principal:
 CurrentAgency = Annotated[Principal, Depends(_agency)]
 
 
-async def _submitting_agency(session: SessionDep, credentials: Credentials) -> Caller:
-    caller = await caller_for_token(session, _token(credentials))
+async def _submitting_agency(request: Request, credentials: Credentials) -> Caller:
+    token = _token(credentials)
+    caller = recent_caller(token)
+    if caller is None:  # not seen lately: ask the database, in a read of its own
+        async with get_db(request).session() as session:
+            caller = await caller_for_token(session, token)
     if caller is None:
         raise unauthorised()
     _must_be_agency(caller.principal)
@@ -99,7 +115,8 @@ async def _submitting_agency(session: SessionDep, credentials: Credentials) -> C
 
 
 #: An agency that may be remembered from a recent request: only for a path whose
-#: write checks the token again (`Caller.guard`), the concern intake.
+#: write checks the token again (`Caller.guard`), the concern intake. It needs no
+#: request session, so that path can run its own `unit_of_work`.
 SubmittingAgency = Annotated[Caller, Depends(_submitting_agency)]
 
 
