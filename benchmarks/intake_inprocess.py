@@ -105,7 +105,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         truth,
         args.submissions + WARMUP,
         agencies=args.agencies,
-        seed=int(run_id) % 100_000,
+        seed=args.bodies_seed if args.bodies_seed is not None else int(run_id) % 100_000,
         ref_prefix=f"INPROC-{run_id}",
     )
     bodies = [(f"Bearer {tokens[s.agency]}".encode(), json.dumps(s.body).encode()) for s in subs]
@@ -173,6 +173,11 @@ def main() -> None:
     ap.add_argument("--submissions", type=int, default=3000)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--callgrind", action="store_true", help="run under callgrind (see above)")
+    ap.add_argument(
+        "--bodies-seed",
+        type=int,
+        help="the same submission bodies every run (fresh references), for comparing two versions",
+    )
     ap.add_argument(
         "--default-gc", action="store_true", help="leave the garbage collector as Python sets it"
     )
