@@ -12,11 +12,11 @@ Values are bound as given (JSON values are encoded): SQLAlchemy's bind processor
 do not run, so callers pass what the column takes (timezone-aware datetimes).
 """
 
-import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import JSON
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -136,7 +136,7 @@ class Fast:
         for name in self.names:
             value = params[name] if name in params else self.constants[name]
             if name in self.json and value is not None:  # asyncpg takes JSON as text
-                value = json.dumps(value, separators=(",", ":"), default=str)
+                value = to_json(value, fallback=str).decode()
             args.append(value)
         return args
 
