@@ -53,24 +53,21 @@ async def held_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 
 async def commit_held(session: AsyncSession) -> None:
     """Commit a `held_session`'s work: the ORM's, else the connection's own."""
-    if session.in_transaction():
-        await session.commit()
-    adapted = session.info[_HELD]
-    if adapted._transaction is not None:
-        await adapted._call_and_discard(adapted._transaction.commit)
+    await _end_held(session, commit=True)
 
 
 async def rollback_held(session: AsyncSession) -> None:
     """Roll a `held_session`'s transaction back, whoever began it."""
-    if session.in_transaction():
-        await session.rollback()
+    await _end_held(session, commit=False)
+
+
+async def _end_held(session: AsyncSession, *, commit: bool) -> None:
+    if session.in_transaction():  # the ORM took part: SQLAlchemy ends the transaction
+        await (session.commit() if commit else session.rollback())
     adapted = session.info[_HELD]
     if adapted._transaction is not None:
-        await adapted._call_and_discard(adapted._transaction.rollback)
-
-
-def is_held(session: AsyncSession) -> bool:
-    return _HELD in session.info
+        end = adapted._transaction.commit if commit else adapted._transaction.rollback
+        await adapted._call_and_discard(end)
 
 
 async def pg_connection(session: AsyncSession) -> Any | None:
