@@ -105,6 +105,13 @@ def _pg_type(column: Any) -> tuple[str, str]:
     return "text", ""
 
 
+def _scalar_param(column: Any, n: int, encode: list[bool]) -> str:
+    """Parameter `$n` typed for `column`; notes in `encode` whether it carries JSON."""
+    element, cast = _pg_type(column)
+    encode.append(isinstance(column.type, JSON))
+    return f"${n}::{element}{cast}"
+
+
 def _pg_statement(
     tables: list[Table],
     columns: list[tuple[str, ...]],
@@ -132,10 +139,8 @@ def _pg_statement(
             if one:
                 params = []
                 for name in cols:
-                    element, cast = _pg_type(table.c[name])
-                    encode.append(isinstance(table.c[name].type, JSON))
                     n += 1
-                    params.append(f"${n}::{element}{cast}")
+                    params.append(_scalar_param(table.c[name], n, encode))
                 rows = f"VALUES ({', '.join(params)})"
             else:
                 encode.append(False)  # encoded whole, by `_json_rows`
@@ -149,10 +154,8 @@ def _pg_statement(
         for i, touch in enumerate(touches):
             sets = []
             for name in touch.values:
-                element, cast = _pg_type(touch.table.c[name])
-                encode.append(isinstance(touch.table.c[name].type, JSON))
                 n += 1
-                sets.append(f'"{name}" = ${n}::{element}{cast}')
+                sets.append(f'"{name}" = {_scalar_param(touch.table.c[name], n, encode)}')
             encode.append(False)
             n += 1
             key_column = touch.table.primary_key.columns.values()[0].name
@@ -189,8 +192,9 @@ def _by_table(rows: list[Row]) -> dict[Table, list[Row]]:
 
 def take_for_postgresql(session: Any) -> tuple[str, list[Any]] | None:
     """Unqueue the session's rows as one PostgreSQL statement (positional `$n`
-    parameters: one array per column, or one value where a table has one row) and
-    its arguments; None if nothing is queued."""
+    parameters: one JSON document per table with several rows, one value per column
+    where a table has one row, then the touches' values) and its arguments; None if
+    nothing is queued."""
     queued: list[Row | Touch] | None = session.info.pop(_KEY, None)
     if not queued:
         return None

@@ -54,19 +54,14 @@ class Guard:
 
 
 class Row(dict[str, Any]):
-    """A row of `table` not yet inserted; `row.name` reads and writes `row["name"]`."""
+    """A row of `table` not yet inserted; `row.name` reads and writes `row["name"]`
+    (reads through the properties of its table's class, `_row_class`)."""
 
     __slots__ = ("table",)
 
     def __init__(self, table: Table, values: dict[str, Any]) -> None:
         super().__init__(values)
         self.table = table
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "table":
@@ -79,10 +74,10 @@ _row_classes: dict[Table, type[Row]] = {}
 
 
 def _row_class(table: Table) -> type[Row]:
-    """A `Row` class whose columns are properties: reading `row.name` otherwise first
-    fails as an attribute (Python builds the AttributeError message) before
-    `__getattr__` finds it, ~2,000 instructions a read, ~50 reads a submission.
-    Writes still go through `Row.__setattr__`."""
+    """A `Row` class whose columns are properties. A `__getattr__` reading the dict
+    ran only after the attribute lookup had failed, and Python builds an
+    AttributeError and its message first: ~2,000 instructions a read, ~50 reads a
+    submission. Writes go through `Row.__setattr__`."""
     cls = _row_classes.get(table)
     if cls is None:
         columns = {c.name: property(itemgetter(c.name)) for c in table.columns}

@@ -14,7 +14,8 @@ from aggregator.core.driver import commit_held, held_session, rollback_held, wri
 from aggregator.principals.models import Principal
 from aggregator.principals.service import (
     Caller,
-    caller_for_token,
+    hash_token,
+    look_up_caller,
     principal_for_token,
     recent_caller,
 )
@@ -103,11 +104,11 @@ CurrentAgency = Annotated[Principal, Depends(_agency)]
 
 
 async def _submitting_agency(request: Request, credentials: Credentials) -> Caller:
-    token = _token(credentials)
-    caller = recent_caller(token)
+    token_hash = hash_token(_token(credentials))
+    caller = recent_caller(token_hash)
     if caller is None:  # not seen lately: ask the database, in a read of its own
         async with get_db(request).session() as session:
-            caller = await caller_for_token(session, token)
+            caller = await look_up_caller(session, token_hash)
     if caller is None:
         raise unauthorised()
     _must_be_agency(caller.principal)

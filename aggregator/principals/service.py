@@ -147,21 +147,17 @@ class Caller:
         return await _principal_for_hash(session, self.token_hash) is not None
 
 
-def recent_caller(token: str) -> Caller | None:
-    """The caller behind a token seen in the last CALLER_CACHE_SECONDS, else None."""
-    token_hash = hash_token(token)
+def recent_caller(token_hash: str) -> Caller | None:
+    """The caller behind a token (by its hash) seen in the last CALLER_CACHE_SECONDS."""
     found = _recent.get(token_hash)
     if found is not None and found[0] > time.monotonic():
         return Caller(found[1], token_hash)
     return None
 
 
-async def caller_for_token(session: AsyncSession, token: str) -> Caller | None:
-    """The caller behind a token, from the cache when recently seen (see `Caller`)."""
-    cached = recent_caller(token)
-    if cached is not None:
-        return cached
-    token_hash = hash_token(token)
+async def look_up_caller(session: AsyncSession, token_hash: str) -> Caller | None:
+    """The caller behind a token (by its hash), from the database; remembered for
+    `recent_caller`. None if the token is unknown, revoked or its principal disabled."""
     now = time.monotonic()
     principal = await _principal_for_hash(session, token_hash)
     if principal is None:
