@@ -10,6 +10,10 @@ process (this script with `--client`): a minimal HTTP/1.1 keep-alive client on
 uvloop, so that the client costs the shared 2-core machine as little as possible.
 Every phase is bounded in requests and in seconds, on 127.0.0.1 only:
 
+- `reference`: POST /validate of the submission bodies to `reference_app.py`, a
+  FastAPI app that only validates them (2 uvicorn workers, served beside the
+  service): the issue's own yardstick ("about 8,600 requests/s on this machine"),
+  measured in the same run, so that figures from faster or slower machines compare;
 - `healthz`: GET /healthz, the endpoint-free baseline (framework and client);
 - `invalid_422`: POST /api/v1/concerns with a body that fails validation, with an
   agency token (the token, from the intake's caller cache, and validation; nothing stored);
@@ -50,7 +54,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 HOST = "127.0.0.1"  # loopback only
-PHASES = ("healthz", "invalid_422", "submit", "submit_rate", "picture")
+PHASES = ("reference", "healthz", "invalid_422", "submit", "submit_rate", "picture")
+# The issue's figures: its yardstick's rate on its machine, and the target there.
+ISSUE_REFERENCE_PER_SECOND = 8600
+ISSUE_TARGET_PER_SECOND = 500
 
 
 # -- the load generator (runs in its own process) ----------------------------------------
@@ -286,18 +293,25 @@ class Server:
             self.stop.wait(0.2)
 
 
-def start_server(database_url: str, port: int, workers: int) -> Server:
+def start_server(
+    database_url: str, port: int, workers: int, app: str = "aggregator.app:create_app"
+) -> Server:
+    """Uvicorn serving `app` (a factory; names without a dot are in benchmarks/)."""
     env = {
         **os.environ,
         "AGGREGATOR_DATABASE_URL": database_url,
         "AGGREGATOR_RUN_SCHEDULER": "false",
         "AGGREGATOR_ENVIRONMENT": "development",
     }
+    app_dir = (
+        ["--app-dir", str(Path(__file__).resolve().parent)] if "." not in app.split(":")[0] else []
+    )
     cmd = [
         sys.executable,
         "-m",
         "uvicorn",
-        "aggregator.app:create_app",
+        app,
+        *app_dir,
         "--factory",
         "--host",
         HOST,
@@ -624,12 +638,28 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
         ]
 
     server = start_server(population.sqlalchemy_url(args.database_url), args.port, args.workers)
+    try:
+        reference = start_server("", args.port + 1, args.workers, "reference_app:create_app")
+    except SystemExit:
+        stop_server(server)
+        raise
     workdir = Path(os.environ.get("TMPDIR", "/tmp"))
     results: dict[str, list[dict[str, Any]]] = {p: [] for p in PHASES}
     try:
         for rep in range(args.repeats):
             mine = subs[rep * per_repeat : (rep + 1) * per_repeat]
+            valid = [dict(r, path="/validate", token=None) for r in submit_requests(mine)]
             phases: list[tuple[str, list[dict[str, Any]], str, int, float, float]] = [
+                (
+                    "reference",
+                    (valid * (args.baseline_requests // max(len(valid), 1) + 1))[
+                        : args.baseline_requests
+                    ],
+                    "closed",
+                    args.concurrency,
+                    args.baseline_duration,
+                    0,
+                ),
                 (
                     "healthz",
                     [{"method": "GET", "path": "/healthz", "token": None}] * args.baseline_requests,
@@ -688,10 +718,11 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
                 )
             )
             for name, requests, mode, conc, duration, rate in phases:
+                served = reference if name == "reference" else server
                 result = run_phase(
                     name,
-                    server,
-                    args.port,
+                    served,
+                    args.port + 1 if name == "reference" else args.port,
                     population.database_name(args.database_url),
                     requests,
                     mode,
@@ -708,11 +739,13 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
                     file=sys.stderr,
                 )
     finally:
+        stop_server(reference)
         stop_server(server)
     accuracy = asyncio.run(_link_accuracy(args.database_url, expected))
     phases_out = {name: _median_result(runs) for name, runs in results.items() if runs}
     base = phases_out["healthz"]
     submit = phases_out["submit"]
+    yardstick = phases_out["reference"]["per_second"]
     return {
         "database_url": population.sqlalchemy_url(args.database_url),
         "children_in_db": prepared["children_in_db"],
@@ -730,7 +763,13 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
             "submit_vs_invalid_422_throughput": round(
                 submit["per_second"] / phases_out["invalid_422"]["per_second"], 4
             ),
+            "submit_vs_reference_throughput": round(submit["per_second"] / yardstick, 4),
+            "reference_vs_issue_machine": round(yardstick / ISSUE_REFERENCE_PER_SECOND, 3),
         },
+        # The issue's 500/s, as a share of its yardstick, applied to this machine's.
+        "target_scaled_to_this_machine": round(
+            ISSUE_TARGET_PER_SECOND * yardstick / ISSUE_REFERENCE_PER_SECOND, 1
+        ),
         "peak_rss_mb": {
             f"{server.roles.get(pid, 'process')}:{pid}": round(rss / 2**20, 1)
             for pid, rss in sorted(server.peak_rss.items())
@@ -763,6 +802,11 @@ def print_table(report: dict[str, Any]) -> None:
         "PostgreSQL backends, and the load generator)"
     )
     print("ratios:", json.dumps(report["ratios"]))
+    print(
+        f"the issue's {ISSUE_TARGET_PER_SECOND}/s at its yardstick's "
+        f"{ISSUE_REFERENCE_PER_SECOND:,}/s, scaled to this run's reference: "
+        f"{report['target_scaled_to_this_machine']}/s"
+    )
     print("peak RSS MB:", json.dumps(report["peak_rss_mb"]))
     print("links of submitted records:", json.dumps(report["links"]))
 
