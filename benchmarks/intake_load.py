@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -294,24 +295,25 @@ class Server:
 
 
 def start_server(
-    database_url: str, port: int, workers: int, app: str = "aggregator.app:create_app"
+    database_url: str,
+    port: int,
+    workers: int,
+    app: str = "aggregator.app:create_app",
+    app_dir: Path | None = None,
 ) -> Server:
-    """Uvicorn serving `app` (a factory; names without a dot are in benchmarks/)."""
+    """Uvicorn serving the app factory `app`, imported from `app_dir` if given."""
     env = {
         **os.environ,
         "AGGREGATOR_DATABASE_URL": database_url,
         "AGGREGATOR_RUN_SCHEDULER": "false",
         "AGGREGATOR_ENVIRONMENT": "development",
     }
-    app_dir = (
-        ["--app-dir", str(Path(__file__).resolve().parent)] if "." not in app.split(":")[0] else []
-    )
     cmd = [
         sys.executable,
         "-m",
         "uvicorn",
         app,
-        *app_dir,
+        *(["--app-dir", str(app_dir)] if app_dir else []),
         "--factory",
         "--host",
         HOST,
@@ -639,10 +641,12 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
 
     server = start_server(population.sqlalchemy_url(args.database_url), args.port, args.workers)
     try:
-        reference = start_server("", args.port + 1, args.workers, "reference_app:create_app")
+        here = Path(__file__).resolve().parent
+        reference = start_server("", args.port + 1, args.workers, "reference_app:create_app", here)
     except SystemExit:
         stop_server(server)
         raise
+    served_by = {"reference": (reference, args.port + 1)}  # else the service
     workdir = Path(os.environ.get("TMPDIR", "/tmp"))
     results: dict[str, list[dict[str, Any]]] = {p: [] for p in PHASES}
     try:
@@ -652,9 +656,7 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
             phases: list[tuple[str, list[dict[str, Any]], str, int, float, float]] = [
                 (
                     "reference",
-                    (valid * (args.baseline_requests // max(len(valid), 1) + 1))[
-                        : args.baseline_requests
-                    ],
+                    list(itertools.islice(itertools.cycle(valid), args.baseline_requests)),
                     "closed",
                     args.concurrency,
                     args.baseline_duration,
@@ -718,11 +720,11 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
                 )
             )
             for name, requests, mode, conc, duration, rate in phases:
-                served = reference if name == "reference" else server
+                served, port = served_by.get(name, (server, args.port))
                 result = run_phase(
                     name,
                     served,
-                    args.port + 1 if name == "reference" else args.port,
+                    port,
                     population.database_name(args.database_url),
                     requests,
                     mode,
