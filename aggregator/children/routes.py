@@ -3,7 +3,7 @@
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -11,6 +11,7 @@ from aggregator.audit import AuditEntry, record
 from aggregator.audit.service import record_read
 from aggregator.children import repository as repo
 from aggregator.children import review
+from aggregator.children.chronology import Format, export_chronology
 from aggregator.children.listing import Sort, list_children
 from aggregator.children.models import ReviewItem
 from aggregator.children.picture import build_picture
@@ -194,4 +195,66 @@ async def merge_child(
     survivor = await review.merge_by_person(session, a, b, user, body.note, why="person: merge")
     return ChildChange(
         child_id=survivor.id, record_ids=await repo.record_ids_of(session, survivor.id)
+    )
+
+
+@router.get(
+    "/children/{child_id}/chronology",
+    responses={
+        **_ERRORS,
+        200: {
+            "description": "The chronology as CSV or PDF",
+            "content": {"text/csv": {}, "application/pdf": {}},
+        },
+    },
+    response_class=Response,
+)
+async def chronology(
+    request: Request,
+    child_id: str,
+    user: HubUser,
+    session: SessionDep,
+    recipient: Annotated[
+        str,
+        Query(
+            min_length=2,
+            max_length=200,
+            description="Who the export is for (a meeting, a person): recorded with it.",
+        ),
+    ],
+    format: Annotated[Format, Query()] = "csv",
+    purpose: PurposeHeader = None,
+) -> Response:
+    """One row per concern and per hub action, oldest first, for a strategy discussion.
+
+    An export is a disclosure: it is audited with its purpose and recipient."""
+    child = await repo.get_child(session, child_id)
+    if child is None:
+        record_read(
+            session,
+            user,
+            "child.chronology_export",
+            "child",
+            child_id,
+            False,
+            purpose_or(purpose, "strategy_discussion"),
+        )
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such child")
+    export = await export_chronology(
+        session,
+        child,
+        user,
+        fmt=format,
+        recipient=recipient.strip(),
+        purpose=purpose_or(purpose, "strategy_discussion"),
+        sources=request.app.state.hub_action_sources,
+        via="api",
+    )
+    return Response(
+        export.body,
+        media_type=export.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.filename}"',
+            "Cache-Control": "no-store",
+        },
     )

@@ -13,6 +13,7 @@ from aggregator.audit import AuditEntry, record
 from aggregator.audit.service import record_read
 from aggregator.children import repository as repo
 from aggregator.children import review
+from aggregator.children.chronology import export_chronology
 from aggregator.children.listing import Sort, list_children
 from aggregator.children.models import ReviewItem
 from aggregator.children.picture import build_picture
@@ -218,3 +219,45 @@ async def review_decision(
         )
     child = await review.decide(session, item, body.decision, body.note, user)
     return redirect(f"/children/{child.id}?done={body.decision}")
+
+
+@router.post("/children/{child_id}/chronology")
+async def chronology_export(
+    request: Request,
+    child_id: str,
+    user: WebHubUser,
+    session: SessionDep,
+    recipient: Annotated[str, Form(max_length=200)] = "",
+    format: Annotated[str, Form()] = "pdf",
+    purpose: Annotated[str, Form(max_length=60)] = "strategy_discussion",
+) -> Response:
+    """Download the chronology; a form (POST, CSRF) because an export is a disclosure."""
+    if format not in ("csv", "pdf"):
+        raise WebPageError(422, "Choose PDF or CSV.")
+    if len(recipient.strip()) < 2:
+        raise WebPageError(422, "Say who the export is for: it is recorded with it.")
+    if not purpose.replace("_", "").isalpha() or not purpose.islower():
+        raise WebPageError(422, "Choose a purpose from the list.")
+    child = await repo.get_child(session, child_id)
+    if child is None:
+        raise WebPageError(
+            404, "There is no such child. Search for the child on the Children page."
+        )
+    export = await export_chronology(
+        session,
+        child,
+        user,
+        fmt="csv" if format == "csv" else "pdf",
+        recipient=recipient.strip(),
+        purpose=purpose,
+        sources=request.app.state.hub_action_sources,
+        via="dashboard",
+    )
+    return Response(
+        export.body,
+        media_type=export.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
