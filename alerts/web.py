@@ -9,7 +9,8 @@ from starlette.responses import Response
 
 from aggregator.audit import AuditEntry, record
 from aggregator.audit.service import record_read
-from aggregator.concerns.models import ChildRecord, Concern
+from aggregator.children.display import display_names
+from aggregator.concerns.models import Concern
 from aggregator.core.settings import Settings
 from aggregator.core.types import utcnow
 from aggregator.principals.deps import SessionDep
@@ -34,20 +35,8 @@ def _settings(request: Request) -> Settings:
 
 
 async def _names(session: SessionDep, alerts: list[Alert]) -> dict[str, str]:
-    """The child's name as most recently recorded, for the inbox rows."""
-    ids = list({a.child_id for a in alerts})
-    if not ids:
-        return {}
-    rows = (
-        await session.execute(
-            select(
-                col(ChildRecord.child_id), col(ChildRecord.given_name), col(ChildRecord.family_name)
-            )
-            .where(col(ChildRecord.child_id).in_(ids))
-            .order_by(col(ChildRecord.created_at))
-        )
-    ).all()
-    return {str(cid): " ".join(p for p in (g, f) if p) or "unnamed" for cid, g, f in rows}
+    """The child's best-known name, the same on every page."""
+    return await display_names(session, [a.child_id for a in alerts])
 
 
 @router.get("/alerts")
