@@ -36,6 +36,11 @@ def _matching_children(
     return stmt
 
 
+def children_named(name: str) -> Select[Any]:
+    """Ids of children with a record matching every word of a name (for other lists)."""
+    return _matching_children(name, None, None)
+
+
 async def list_children(
     session: AsyncSession,
     *,
