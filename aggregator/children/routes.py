@@ -4,8 +4,6 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from sqlalchemy import select
-from sqlmodel import col
 
 from aggregator.audit import AuditEntry, record
 from aggregator.audit.service import record_read
@@ -15,7 +13,12 @@ from aggregator.children.chronology import Format, export_chronology
 from aggregator.children.listing import Sort, list_children
 from aggregator.children.models import ReviewItem
 from aggregator.children.picture import build_picture
-from aggregator.children.review_view import review_item_view
+from aggregator.children.review_view import (
+    ReviewSort,
+    review_count,
+    review_item_view,
+    review_page,
+)
 from aggregator.children.schemas import (
     ChildChange,
     ChildPage,
@@ -35,6 +38,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     401: {"description": "Missing, unknown or revoked token"},
     403: {"description": "Only hub staff and leads may see children and the review queue"},
     404: {"description": "No such child or review item"},
+    409: {"description": "The review item was already decided otherwise, by whom and when"},
 }
 
 
@@ -42,21 +46,17 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 async def review_queue(
     user: HubUser,
     session: SessionDep,
+    response: Response,
     state: Annotated[str, Query(pattern="^(open|decided|superseded)$")] = "open",
+    sort: Annotated[ReviewSort, Query()] = "age",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     purpose: PurposeHeader = None,
 ) -> list[ReviewItemOut]:
-    """Possible matches waiting for a person: oldest first, then most probable."""
-    items = (
-        await session.scalars(
-            select(ReviewItem)
-            .where(col(ReviewItem.state) == state)
-            .order_by(col(ReviewItem.created_at), col(ReviewItem.probability).desc())
-            .offset(offset)
-            .limit(limit)
-        )
-    ).all()
+    """Possible matches waiting for a person: oldest first, then most probable (or by
+    `sort`); the total is in the `X-Total-Count` header."""
+    items = await review_page(session, state, sort, offset, limit)
+    response.headers["X-Total-Count"] = str(await review_count(session, state))
     out = [await review_item_view(session, item) for item in items]
     record(
         session,
@@ -100,7 +100,10 @@ async def decide_review_item(
     item = await session.get(ReviewItem, item_id, with_for_update=True)
     if item is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such review item")
-    child = await review.decide(session, item, body.decision, body.note, user)
+    try:
+        child = await review.decide(session, item, body.decision, body.note, user)
+    except review.ItemAlreadyDecided as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     return DecisionOut(review_item=item.id, decision=body.decision, child_id=child.id)
 
 
