@@ -14,6 +14,7 @@ from aggregator import __version__
 from aggregator.audit.chain import seal_pending
 from aggregator.audit.routes import router as audit_router
 from aggregator.children import model_store
+from aggregator.children.review_view import backlog_counts
 from aggregator.children.routes import router as children_router
 from aggregator.children.web import router as children_pages
 from aggregator.concerns.routes import router as concerns_router
@@ -23,7 +24,7 @@ from aggregator.web import add_error_pages, mount_static
 from aggregator.web import router as web_router
 from alerts import SchedulerRunner, load_rules
 from alerts import router as alerts_router
-from alerts.history import hub_actions_for_child
+from alerts.history import action_counts, hub_actions_for_child
 from alerts.web import router as alert_pages
 
 log = logging.getLogger("aggregator")
@@ -108,6 +109,8 @@ def create_app(
     app.state.db = db
     # The chronology's hub actions come from the alerts package: wired here, once.
     app.state.hub_action_sources = [hub_actions_for_child]
+    # The home page's 'needs action' counts, from alerts and the review queue.
+    app.state.action_counts = [action_counts, backlog_counts]
     app.include_router(concerns_router)
     app.include_router(children_router)
     app.include_router(children_pages)

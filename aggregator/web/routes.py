@@ -18,6 +18,7 @@ from aggregator.core.types import utcnow
 from aggregator.principals.deps import SessionDep
 from aggregator.principals.models import Principal
 from aggregator.web import csrf, service, sessions
+from aggregator.web.counts import ActionCount
 from aggregator.web.deps import (
     CurrentUser,
     OptionalUser,
@@ -182,11 +183,16 @@ async def home(request: Request, user: CurrentUser, session: SessionDep) -> Resp
             .order_by(func.count(col(Concern.id)).desc())
         )
     ).all()
+    needs_action: list[ActionCount] = []
+    if user.role in ("hub", "lead"):
+        for source in request.app.state.action_counts:
+            needs_action.extend(await source(session))
     return page(
         request,
         "home.html",
         {
             "page_title": "Home",
+            "needs_action": needs_action,
             "total": total,
             "recent": recent,
             "agencies": agencies,
