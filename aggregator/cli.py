@@ -137,13 +137,26 @@ def cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from aggregator.audit.chain import seal_pending, verify_chain
+    from aggregator.audit.chain import verify_and_seal
 
     async def work(db: Database) -> int:
-        await seal_pending(db)
-        result = await verify_chain(db)
+        result = await verify_and_seal(db, full=args.full, head=args.head)
         print(result.describe())
         return 0 if result.ok else 2
+
+    return _run(_with_db(settings, work))
+
+
+def cmd_audit_anchor(args: argparse.Namespace, settings: Settings) -> int:
+    from aggregator.audit.chain import current_head, verify_and_seal
+
+    async def work(db: Database) -> int:
+        result = await verify_and_seal(db)
+        if not result.ok:
+            print(f"error: not printing a head to trust: {result.describe()}", file=sys.stderr)
+            return 2
+        print(await current_head(db))
+        return 0
 
     return _run(_with_db(settings, work))
 
@@ -225,6 +238,15 @@ def cmd_alerts_run_once(args: argparse.Namespace, settings: Settings) -> int:
     return _run(_with_db(settings, work))
 
 
+def _audit_head(text: str) -> Any:
+    from aggregator.audit.anchor import Head
+
+    try:
+        return Head.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aggregator",
@@ -294,8 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_cmd", required=True
     )
-    ver = audit.add_parser("verify", help="seal pending events and verify the hash chain")
+    ver = audit.add_parser("verify", help="verify the hash chain, then seal pending events")
+    ver.add_argument("--full", action="store_true", help="walk the whole chain, not only new")
+    ver.add_argument(
+        "--head", type=_audit_head, metavar="SEQ:HASH", help="a head from `audit anchor`"
+    )
     ver.set_defaults(func=cmd_audit_verify)
+    anc = audit.add_parser("anchor", help="print the chain's head (SEQ:HASH) to keep elsewhere")
+    anc.set_defaults(func=cmd_audit_anchor)
 
     sched = sub.add_parser("scheduler", help="run only the alert scheduler (production)")
     sched.set_defaults(func=cmd_scheduler)

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     # Unsealed audit events older than this are reported by `audit verify`: a
     # committed event is sealed within seconds, so an old unsealed one was inserted.
     audit_unsealed_grace_seconds: float = 300.0
+    # Audit anchor: every seal appends its head (seq, hash, time, HMAC) to this file,
+    # kept where the database's writers cannot change it (append-only volume, WORM
+    # bucket, syslog sink); `audit verify` then detects a truncated or re-chained tail.
+    audit_anchor_path: Path | None = None
     page_size_max: int = Field(default=200, ge=1)
     # How often each process checks for a newly trained match model.
     match_model_refresh_seconds: float = Field(default=60.0, gt=0)
