@@ -14,6 +14,7 @@ verification starts where the last one ended (its checkpoint) unless asked for a
 full walk, so that the audit page does not read the whole trail on every view.
 """
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -270,11 +271,15 @@ async def seal_pending(db: Database) -> int:
         if refused or len(batch) < _BATCH:
             break
     if new_head is not None and anchors is not None:
-        try:
-            anchors.append("seal", new_head)
+        try:  # fsync off the event loop
+            await asyncio.to_thread(anchors.append, "seal", new_head)
         except OSError as exc:  # the seal stands; the next one anchors a later head
-            log.error("could not append to the audit anchor file: %s", type(exc).__name__)
+            _log_append_failure(anchors, exc)
     return sealed
+
+
+def _log_append_failure(anchors: AnchorFile, exc: OSError) -> None:
+    log.error("could not append to the audit anchor file %s: %s", anchors.path, exc.strerror)
 
 
 @dataclass(frozen=True)
@@ -531,9 +536,9 @@ async def verify_chain(
         state.anchor_newest = newest
     if anchors is not None and advanced and chain_head.seq > 0:
         try:
-            anchors.append("verified", chain_head, upto=end)
+            await asyncio.to_thread(anchors.append, "verified", chain_head, end)
         except OSError as exc:
-            log.error("could not append to the audit anchor file: %s", type(exc).__name__)
+            _log_append_failure(anchors, exc)
     return Verification(
         True,
         run.checked,

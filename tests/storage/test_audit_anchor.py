@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from aggregator.audit.anchor import GENESIS, Head
@@ -27,6 +28,7 @@ from aggregator.audit.chain import (
     verify_chain,
 )
 from aggregator.audit.models import AuditEvent
+from aggregator.audit.service import AuditEntry, record
 from aggregator.core.db import Database
 from aggregator.core.types import utcnow
 from tests import factories as f
@@ -381,6 +383,62 @@ async def test_sealed_events_cannot_be_changed_or_deleted(db: Database) -> None:
                 await session.execute(attempt)
     assert (await _by_seq(db))[0].outcome == "ok"
     assert (await verify_chain(db, full=True)).ok
+
+
+ROLES_SQL = Path(__file__).parents[2] / "deploy" / "postgres-roles.sql"
+
+
+async def test_the_service_role_cannot_rewrite_the_trail(db: Database) -> None:
+    """deploy/postgres-roles.sql's grants, applied as written: the service still records
+    and seals, and cannot edit, delete, empty or unguard the trail."""
+    if db.dialect != "postgresql":
+        pytest.skip("roles and privileges are PostgreSQL's")
+    role = f"aggregator_service_{uuid.uuid4().hex[:8]}"
+    grants = ROLES_SQL.read_text().split("-- == Part 2", 1)[1].split("\n", 1)[1]
+    statements = [
+        stmt.strip()
+        for stmt in "\n".join(
+            line for line in grants.splitlines() if not line.startswith("--")
+        ).split(";")
+        if stmt.strip()
+    ]
+    async with db.engine.begin() as conn:
+        await conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+        for stmt in statements:
+            await conn.execute(text(stmt.replace("aggregator_service", f'"{role}"')))
+    service = Database(settings_for(db.settings.database_url.replace("//postgres@", f"//{role}@")))
+    try:
+        for i in range(3):
+            async with service.session() as session:
+                record(
+                    session, None, AuditEntry(action="test.event", purpose="t", object_id=str(i))
+                )
+        assert await seal_pending(service) == 3
+        assert (await verify_and_seal(service, full=True)).ok
+        sealed = (await _by_seq(service))[0]
+        refused = {
+            "permission denied": [
+                update(AuditEvent).where(AuditEvent.id == sealed.id).values(outcome="denied"),
+                delete(AuditEvent).where(AuditEvent.id == sealed.id),
+                text("TRUNCATE audit_event"),
+                text("SET session_replication_role = replica"),
+            ],
+            "sealed": [
+                update(AuditEvent).where(AuditEvent.id == sealed.id).values(seq=None),
+            ],
+            "must be owner": [text("ALTER TABLE audit_event DISABLE TRIGGER ALL")],
+        }
+        for message, attempts in refused.items():
+            for attempt in attempts:
+                with pytest.raises(DBAPIError, match=message):
+                    async with service.session() as session:
+                        await session.execute(attempt)
+        assert (await verify_chain(service, full=True)).checked == 3
+    finally:
+        await service.dispose()
+        async with db.engine.begin() as conn:
+            await conn.execute(text(f'DROP OWNED BY "{role}"'))
+            await conn.execute(text(f'DROP ROLE "{role}"'))
 
 
 # The command
