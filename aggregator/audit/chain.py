@@ -220,7 +220,8 @@ async def seal_pending(db: Database) -> int:
     key = _key(db)
     state = _state(db)
     anchors = _anchor_file(db)
-    _resume(state, anchors, checkpoint=False)
+    if anchors is not None and not state.resumed:
+        await asyncio.to_thread(_resume, state, anchors, checkpoint=False)
     grace = timedelta(seconds=db.settings.audit_unsealed_grace_seconds)
     sealed = 0
     new_head: Head | None = None
@@ -442,6 +443,18 @@ async def _check_anchored(
     return await check(chunk) if chunk else None
 
 
+def _scan(
+    anchors: AnchorFile, start: int, end: int, newest: AnchorLine | None
+) -> tuple[int, AnchorLine | None]:
+    """Check every line's HMAC between two offsets; how many, and the newest anchor."""
+    count = 0
+    for line in anchors.lines(start, end):
+        count += 1
+        if newest is None or line.head.seq > newest.head.seq:
+            newest = line
+    return count, newest
+
+
 async def verify_chain(
     db: Database, *, full: bool = False, head: Head | None = None
 ) -> Verification:
@@ -464,9 +477,10 @@ async def verify_chain(
     newest = None if full else state.anchor_newest
     if anchors is not None:
         if not full:
-            _resume(state, anchors, checkpoint=True)
+            if not state.checkpoint_resumed:  # may read far back: off the event loop
+                await asyncio.to_thread(_resume, state, anchors, checkpoint=True)
             newest = state.anchor_newest
-        end = anchors.end_of_complete_lines(anchors.size())
+        end = await asyncio.to_thread(anchors.end_of_complete_lines, anchors.size())
         if end < state.anchor_read:
             return run.fail(
                 f"the anchor file {anchors.path} is shorter than when it was last read "
@@ -474,12 +488,10 @@ async def verify_chain(
             )
         start = 0 if full else state.anchor_read
         try:
-            for line in anchors.lines(start, end):
-                run.anchors_checked += 1
-                if newest is None or line.head.seq > newest.head.seq:
-                    newest = line
+            count, newest = await asyncio.to_thread(_scan, anchors, start, end, newest)
         except AnchorError as exc:
             return run.fail(str(exc))
+        run.anchors_checked = count
     if newest is not None:
         run.refs.append((newest.describe(), newest.head))
     if head is not None:
