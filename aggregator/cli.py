@@ -147,6 +147,21 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     return _run(_with_db(settings, work))
 
 
+def cmd_audit_seal_late(args: argparse.Namespace, settings: Settings) -> int:
+    from aggregator.audit.chain import LateSealError, seal_late
+
+    async def work(db: Database) -> int:
+        try:
+            result = await seal_late(db, args.event_ids)
+        except LateSealError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(result.describe())
+        return 0 if result.ok else 2
+
+    return _run(_with_db(settings, work))
+
+
 def cmd_audit_anchor(args: argparse.Namespace, settings: Settings) -> int:
     from aggregator.audit.chain import current_head, verify_and_seal
 
@@ -238,6 +253,12 @@ def cmd_alerts_run_once(args: argparse.Namespace, settings: Settings) -> int:
     return _run(_with_db(settings, work))
 
 
+def _event_id(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 2**63:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an audit event id")
+    return int(text)
+
+
 def _audit_head(text: str) -> Any:
     from aggregator.audit.anchor import Head
 
@@ -322,6 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--head", type=_audit_head, metavar="SEQ:HASH", help="a head from `audit anchor`"
     )
     ver.set_defaults(func=cmd_audit_verify)
+    late = audit.add_parser(
+        "seal-late",
+        help="seal events an outage left unsealed past the grace period, once examined",
+    )
+    late.add_argument("event_ids", nargs="+", type=_event_id, metavar="EVENT_ID")
+    late.set_defaults(func=cmd_audit_seal_late)
     anc = audit.add_parser("anchor", help="print the chain's head (SEQ:HASH) to keep elsewhere")
     anc.set_defaults(func=cmd_audit_anchor)
 

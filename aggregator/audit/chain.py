@@ -19,16 +19,18 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import ColumnElement, Select, bindparam, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.audit.anchor import GENESIS, AnchorError, AnchorFile, AnchorLine, Head
 from aggregator.audit.models import AuditEvent
+from aggregator.audit.service import AuditEntry, record
 from aggregator.core.db import Database
 from aggregator.core.types import utcnow
 
@@ -82,21 +84,26 @@ _HEAD = (
     .order_by(_events.c.seq.desc())
     .limit(1)
 )
+
+
 # Only events younger than the grace period: an older unsealed event was inserted
-# late or had its seal removed, and chaining it would hide that (verify reports it).
-_UNSEALED = (
-    select(_events)
-    .where(_events.c.seq.is_(None))
-    .where(_events.c.occurred_at >= bindparam("cutoff"))
-    .order_by(_events.c.id)
-    .limit(_BATCH)
-)
+# late or had its seal removed, and chaining it would hide that (verify reports it),
+# unless an operator who examined it names it (`aggregator audit seal-late`).
+def _unsealed(late: frozenset[int] = frozenset()) -> Select[Any]:
+    young: ColumnElement[bool] = _events.c.occurred_at >= bindparam("cutoff")
+    if late:
+        young = or_(young, _events.c.id.in_(sorted(late)))
+    return (
+        select(_events).where(_events.c.seq.is_(None), young).order_by(_events.c.id).limit(_BATCH)
+    )
+
+
+_UNSEALED = _unsealed()
 _STALE = (
     select(_events.c.id)
     .where(_events.c.seq.is_(None))
     .where(_events.c.occurred_at < bindparam("cutoff"))
     .order_by(_events.c.id)
-    .limit(1)
 )
 _HASH_AT = select(_events.c.hash).where(_events.c.seq == bindparam("at_seq"))
 # A batch's seals go in one statement on PostgreSQL, one executemany elsewhere.
@@ -207,7 +214,7 @@ async def _continues(session: AsyncSession, head: Head, known: Head) -> bool:
     return await _hash_at(session, known.seq) == known.hash
 
 
-async def seal_pending(db: Database) -> int:
+async def seal_pending(db: Database, *, late: frozenset[int] = frozenset()) -> int:
     """Chain every committed, unsealed event younger than the grace period.
 
     Returns how many were sealed. Events are read as plain rows and their seals
@@ -245,7 +252,8 @@ async def seal_pending(db: Database) -> int:
                     state.refusal = refusal
                 refused = True
             else:
-                batch = list((await session.execute(_UNSEALED, {"cutoff": utcnow() - grace})).all())
+                unsealed = _unsealed(late) if late else _UNSEALED
+                batch = list((await session.execute(unsealed, {"cutoff": utcnow() - grace})).all())
             seq, prev = head.seq, head.hash
             for event in batch:
                 seq += 1
@@ -456,7 +464,11 @@ def _scan(
 
 
 async def verify_chain(
-    db: Database, *, full: bool = False, head: Head | None = None
+    db: Database,
+    *,
+    full: bool = False,
+    head: Head | None = None,
+    late: frozenset[int] = frozenset(),
 ) -> Verification:
     """Verify the chain as it stands, without sealing anything.
 
@@ -465,7 +477,7 @@ async def verify_chain(
     when an event is altered, removed or inserted; when an unsealed event is older
     than the grace period; when the chain ends before, or no longer holds, the
     newest anchor, `head`, or the head this process last sealed; or when an anchor
-    line's HMAC is wrong.
+    line's HMAC is wrong. Unsealed events named in `late` are not reported.
     """
     key = _key(db)
     state = _state(db)
@@ -519,7 +531,8 @@ async def verify_chain(
                 )
         if (broken := await _walk(session, key, run, checkpoint, chain_head.seq)) is not None:
             return broken
-        stale = (await session.execute(_STALE, {"cutoff": utcnow() - grace})).scalar()
+        stale_query = _STALE.where(_events.c.id.not_in(sorted(late))) if late else _STALE
+        stale = (await session.execute(stale_query.limit(1), {"cutoff": utcnow() - grace})).scalar()
         if stale is not None:
             return run.fail(
                 "inserted: an unsealed event older than any commit could be (it was written "
@@ -581,6 +594,55 @@ async def verify_and_seal(
         from_seq=first.from_seq,
         anchors_checked=first.anchors_checked + second.anchors_checked,
     )
+
+
+class LateSealError(ValueError):
+    """An event named for a late seal that is not one a late seal is for."""
+
+
+async def seal_late(db: Database, ids: Iterable[int]) -> Verification:
+    """Seal unsealed events older than the grace period that an operator has examined.
+
+    For events an outage left unsealed (a process stopped between their commit
+    and the next seal, and came back after the grace period): otherwise they are
+    reported as inserted for ever. The rest of the chain must verify, each id
+    must be such an event, and the decision goes on the record as an
+    `audit.late_seal` event naming them. Only whoever holds the audit key can
+    do this, and that key could forge events anyway.
+    """
+    late = frozenset(ids)
+    cutoff = utcnow() - timedelta(seconds=db.settings.audit_unsealed_grace_seconds)
+    async with db.session() as session:
+        rows = {
+            row.id: row
+            for row in await session.execute(
+                select(_events.c.id, _events.c.seq, _events.c.occurred_at).where(
+                    _events.c.id.in_(sorted(late))
+                )
+            )
+        }
+    for event_id in sorted(late):
+        row = rows.get(event_id)
+        if row is None or row.seq is not None or row.occurred_at >= cutoff:
+            raise LateSealError(
+                f"event {event_id} is not an unsealed event older than the grace period"
+            )
+    check = await verify_chain(db, late=late)
+    if not check.ok:
+        return check
+    async with db.session() as session:
+        record(
+            session,
+            None,
+            AuditEntry(
+                action="audit.late_seal",
+                purpose="audit",
+                object_type="audit_event",
+                detail={"ids": sorted(late)},
+            ),
+        )
+    await seal_pending(db, late=late)
+    return await verify_and_seal(db)
 
 
 async def current_head(db: Database) -> Head:

@@ -22,7 +22,9 @@ from sqlalchemy.exc import DBAPIError
 
 from aggregator.audit.anchor import GENESIS, Head
 from aggregator.audit.chain import (
+    LateSealError,
     current_head,
+    seal_late,
     seal_pending,
     verify_and_seal,
     verify_chain,
@@ -162,6 +164,50 @@ async def test_verify_checks_before_it_seals(db: Database) -> None:
     assert len(await _by_seq(db)) == 3
     both = await verify_and_seal(db)
     assert both.ok and both.head is not None and both.head.seq == 5
+
+
+async def test_an_operator_can_seal_events_an_outage_left_unsealed(db: Database) -> None:
+    await _add(db, 3)
+    await seal_pending(db)
+    await _add(db, 2, age=timedelta(hours=2))  # committed, then the service was down
+    assert not (await verify_and_seal(db)).ok
+    async with db.session() as session:
+        late = list(
+            (
+                await session.scalars(
+                    select(AuditEvent.id).where(AuditEvent.seq.is_(None))  # type: ignore[union-attr]
+                )
+            ).all()
+        )
+    sealed = (await _by_seq(db))[0].id
+    assert sealed is not None
+    for wrong in ([sealed], [*late, 10**12]):
+        with pytest.raises(LateSealError, match="not an unsealed event older"):
+            await seal_late(db, wrong)
+    result = await seal_late(db, late)
+    assert result.ok, result.describe()
+    events = await _by_seq(db)
+    assert len(events) == 6 and {e.id for e in events} >= set(late)
+    decision = next(e for e in events if e.action == "audit.late_seal")
+    assert decision.detail == {"ids": sorted(late)}
+    assert (await verify_chain(db, full=True)).ok
+
+
+async def test_a_late_seal_refuses_a_chain_broken_otherwise(db: Database) -> None:
+    await _add(db, 4)
+    await seal_pending(db)
+    await _unseal_from(db, 3, occurred_at=utcnow() - timedelta(hours=1))
+    async with db.session() as session:
+        late = list(
+            (
+                await session.scalars(
+                    select(AuditEvent.id).where(AuditEvent.seq.is_(None))  # type: ignore[union-attr]
+                )
+            ).all()
+        )
+    result = await seal_late(db, late)  # the head this process sealed is gone
+    assert not result.ok and "before the head this process last sealed" in (result.problem or "")
+    assert [e.seq for e in await _by_seq(db)] == [1, 2]
 
 
 # Incremental verification
@@ -478,6 +524,8 @@ async def test_cli_anchor_and_verify(db: Database, tmp_path: Path) -> None:
     )
     bad = _cli(db, "verify", "--head", "4:nothex")
     assert bad.returncode == 2 and "64 hexadecimal characters" in bad.stderr
+    not_late = _cli(db, "seal-late", str(kept.seq))
+    assert not_late.returncode == 1 and "not an unsealed event older" in not_late.stderr
     async with tamper(db) as session:
         await session.execute(delete(AuditEvent).where(AuditEvent.seq >= 3))  # type: ignore[operator]
     gone = _cli(db, "verify", "--head", str(kept))  # no anchor file: only the kept head
