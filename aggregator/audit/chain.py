@@ -300,7 +300,7 @@ class Verification:
     problem: str | None = None
     event_id: int | None = None
     seq: int | None = None
-    full: bool = True
+    full: bool = True  # it walked the whole chain (asked to, or had no checkpoint)
     from_seq: int = 0  # the checkpoint it started after (0: the start of the chain)
     head: Head | None = None  # the chain's head, when intact
     anchors_checked: int = 0
@@ -527,6 +527,7 @@ async def verify_chain(
         run.refs.append(("the head this process last sealed", state.sealed))
     checkpoint = None if full else state.checkpoint
     run.from_seq = checkpoint.seq if checkpoint else 0
+    run.full = checkpoint is None  # asked for, or nothing verified yet to start after
 
     grace = timedelta(seconds=db.settings.audit_unsealed_grace_seconds)
     async with db.session() as session:
@@ -582,7 +583,7 @@ async def verify_chain(
     return Verification(
         True,
         run.checked,
-        full=full,
+        full=run.full,
         from_seq=run.from_seq,
         head=chain_head,
         anchors_checked=run.anchors_checked,
