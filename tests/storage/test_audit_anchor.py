@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from aggregator.audit.anchor import GENESIS, Head
+from aggregator.audit.anchor import GENESIS, AnchorError, AnchorFile, Head
 from aggregator.audit.chain import (
     LateSealError,
     current_head,
@@ -368,6 +368,29 @@ async def test_a_new_process_resumes_from_the_anchored_checkpoint(
     later = await verify_and_seal(process(audit_anchor_path=path))
     assert later.ok and later.from_seq == 30 and later.checked == 2
     assert later.anchors_checked >= 1  # the seal of the two, written after the checkpoint
+
+
+def test_anchor_file_reads_forwards_and_backwards_across_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "fsync", lambda fd: None)  # 1200 appends, durability not tested
+    anchors = AnchorFile(tmp_path / "anchor.jsonl", b"k" * 32)
+    for seq in range(1, 1201):  # ~190 KB: several of the backward reader's blocks
+        anchors.append("seal" if seq % 7 else "verified", Head(seq, f"{seq:064x}"), seq * 3)
+    with (tmp_path / "anchor.jsonl").open("ab") as fh:
+        fh.write(b'{"kind":"seal","seq":1201')  # a write still in progress
+    end = anchors.end_of_complete_lines(anchors.size())
+    assert end < anchors.size()
+    forwards = list(anchors.lines(0, end))
+    backwards = list(anchors.last_lines())
+    assert [line.head.seq for line in forwards] == list(range(1, 1201))
+    assert backwards == forwards[::-1]
+    assert forwards[6].kind == "verified" and forwards[6].upto == 21
+    middle = forwards[600].offset
+    assert [line.head.seq for line in anchors.lines(middle, end)] == list(range(601, 1201))
+    other_key = AnchorFile(tmp_path / "anchor.jsonl", b"j" * 32)
+    with pytest.raises(AnchorError, match="HMAC is wrong"):
+        next(other_key.lines(0, end))
 
 
 # --head
