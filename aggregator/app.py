@@ -94,6 +94,11 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if background:  # seal what this process committed: unsealed for long looks forged
+                try:
+                    await seal_pending(db)
+                except Exception:
+                    log.exception("final audit seal failed")
             await db.dispose()
 
     app = FastAPI(

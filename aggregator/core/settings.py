@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDER_SECRETS = {"", "change-me", "dev-only-audit-key", "dev-only-session-key"}
@@ -31,6 +31,16 @@ class Settings(BaseSettings):
     # Unsealed audit events older than this are reported by `audit verify`: a
     # committed event is sealed within seconds, so an old unsealed one was inserted.
     audit_unsealed_grace_seconds: float = 300.0
+    # Audit anchor: every seal appends its head (seq, hash, time, HMAC) to this file,
+    # kept where the database's writers cannot change it (append-only volume, WORM
+    # bucket, syslog sink); `audit verify` then detects a truncated or re-chained tail.
+    audit_anchor_path: Path | None = None
+
+    @field_validator("audit_anchor_path", mode="before")
+    @classmethod
+    def _no_anchor_when_empty(cls, value: object) -> object:
+        return None if value == "" else value  # `AGGREGATOR_AUDIT_ANCHOR_PATH=` means none
+
     page_size_max: int = Field(default=200, ge=1)
     # How often each process checks for a newly trained match model.
     match_model_refresh_seconds: float = Field(default=60.0, gt=0)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 from starlette.responses import Response
 
-from aggregator.audit.chain import seal_pending, verify_chain
+from aggregator.audit.chain import verify_and_seal
 from aggregator.audit.models import AuditEvent
 from aggregator.audit.service import AuditEntry, forget_recorded, record
 from aggregator.concerns.models import Concern
@@ -238,8 +238,7 @@ async def audit_trail(
     await session.commit()
     forget_recorded(session)
     db = request.app.state.db
-    await seal_pending(db)
-    verification = await verify_chain(db)
+    verification = await verify_and_seal(db)  # incremental: from the last checkpoint
 
     stmt = select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(AUDIT_PAGE_SIZE + 1)
     if filters["principal"]:
