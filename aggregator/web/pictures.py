@@ -80,9 +80,12 @@ def timeline_svg(timeline: list[dict[str, Any]], today: date | None = None) -> M
         f'<desc id="tl-desc">{len(timeline)} concerns from {len(agencies)} agencies between '
         f"{_e(min(dates).isoformat())} and {_e(max(dates).isoformat())}.</desc>",
     ]
-    # month gridlines and labels
+    # month gridlines and labels, far enough apart that labels never collide
+    # ("Sep 26" is about 40 units wide at the tick font size)
+    month_w = plot_w * 30.44 / span
+    step = next(s for s in (1, 2, 3, 4, 6, 12, 24, 60) if s * month_w >= 48 or s == 60)
     tick = date(start.year, start.month, 1)
-    step = max(1, span // 300)
+    tick = date(tick.year, ((tick.month - 1) // step * step) % 12 + 1, 1) if step <= 12 else tick
     while tick <= end:
         if tick >= start:
             tx = x(tick)
@@ -114,10 +117,17 @@ def timeline_svg(timeline: list[dict[str, Any]], today: date | None = None) -> M
         r = 4 + 2 * int(t["severity"])
         colour = CATEGORY_COLOURS.get(t["category"], "#6b7280")
         tip = f"{d.isoformat()}: {t['category'].replace('_', ' ')}, severity {t['severity']}, {t['agency']['name']}"
-        parts.append(
+        mark = (
             f'<circle class="mark" cx="{x(d):.1f}" cy="{y}" r="{r}" fill="{colour}" '
             f'fill-opacity="0.8" stroke="#1b1b1b" stroke-width="1"><title>{_e(tip)}</title></circle>'
         )
+        if t.get("concern_id"):
+            # A link to the concern's row: reachable by keyboard and touch, not hover only.
+            mark = (
+                f'<a class="mark-link" href="#concern-{_e(t["concern_id"])}" '
+                f'aria-label="{_e(tip)}">{mark}</a>'
+            )
+        parts.append(mark)
     parts.append("</svg>")
     legend = "".join(
         f"<li>{_swatch(CATEGORY_COLOURS.get(c, '#6b7280'))}{_e(c.replace('_', ' '))} ({n})</li>"
