@@ -1,5 +1,6 @@
 """The child page's SVG pictures, drawn without a browser."""
 
+import itertools
 import re
 from datetime import date
 
@@ -71,4 +72,4 @@ def test_timeline_marks_link_to_their_concern_and_month_labels_do_not_collide() 
     assert svg.count('class="mark-link" href="#concern-c') == 30
     ticks = [float(x) for x in re.findall(r'<text x="([\d.]+)" y="[\d.]+" class="tick">', svg)]
     assert len(ticks) >= 4
-    assert min(b - a for a, b in zip(ticks, ticks[1:], strict=False)) >= 44  # labels apart
+    assert min(b - a for a, b in itertools.pairwise(ticks)) >= 44  # labels apart
