@@ -70,7 +70,7 @@ def too_large_message(limit: int) -> str:
 async def _send_json(
     send: Send, status: int, body: dict[str, Any], headers: dict[str, str]
 ) -> None:
-    payload = json.dumps(body).encode()
+    payload = json.dumps(body, separators=(",", ":")).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
 
-from aggregator.audit.service import AuditEntry, record
+from aggregator.audit.service import AuditEntry, forget_recorded, record
+from aggregator.core.driver import commit_now
 from aggregator.core.settings import Settings
 from aggregator.core.types import UTCDateTime, utcnow
 from aggregator.principals.models import Principal
@@ -79,6 +80,7 @@ def _reserve_attempt_statement(principal_id: str, settings: Settings) -> Any:
     lock (PostgreSQL) or the write lock (SQLite) orders the reservations, and the
     one that reaches the maximum also sets the lock. A lock that has run out
     starts a fresh count. Success gives the reservation back (`_succeeded`).
+    The caller commits the reservation at once (`check_sign_in`).
     """
     now = utcnow()
     failures = col(Principal.failed_logins)
@@ -109,12 +111,7 @@ def _reserve_attempt_statement(principal_id: str, settings: Settings) -> Any:
 async def _reserve_attempt(
     session: AsyncSession, principal: Principal, settings: Settings
 ) -> int | None:
-    """The attempt's number in this window, or None when the account is locked.
-
-    Committed at once, before the slow password check: the reservation must be
-    seen by parallel attempts, and holding the row (or SQLite's write lock) during
-    the check would queue every other request behind it.
-    """
+    """The attempt's number in this window, or None when the account is locked."""
     attempt = await session.scalar(_reserve_attempt_statement(principal.id, settings))
     if attempt is None:
         # Counted up to the maximum without a lock (the maximum was lowered since):
@@ -125,7 +122,6 @@ async def _reserve_attempt(
             .values(locked_until=utcnow() + timedelta(minutes=settings.login_lockout_minutes))
             .execution_options(synchronize_session=False)
         )
-    await session.commit()
     return None if attempt is None else int(attempt)
 
 
@@ -153,8 +149,14 @@ async def check_sign_in(
         return SignInOutcome(principal, reason or "unknown_account")
     attempt = await _reserve_attempt(session, principal, settings)
     if attempt is None:  # locked by parallel attempts since it was read
-        await run_in_threadpool(verify_password, _dummy_hash(), password)
         _audit(session, principal, "refused", "locked")
+    # Committed at once, before the slow password check: parallel attempts must
+    # see the reservation, and holding the row (or SQLite's write lock) during
+    # the check would queue every other request behind it.
+    await commit_now(session)
+    forget_recorded(session)
+    if attempt is None:
+        await run_in_threadpool(verify_password, _dummy_hash(), password)
         return SignInOutcome(principal, "locked")
     if not await run_in_threadpool(verify_password, principal.password_hash, password):
         _audit(session, principal, "refused", "bad_password")
