@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from aggregator import __version__
@@ -19,6 +20,12 @@ from aggregator.children.routes import router as children_router
 from aggregator.children.web import router as children_pages
 from aggregator.concerns.routes import router as concerns_router
 from aggregator.core.db import Database
+from aggregator.core.limits import (
+    ApiRateLimitMiddleware,
+    BodyLimitMiddleware,
+    RateLimits,
+    validation_error_handler,
+)
 from aggregator.core.settings import Settings, get_settings
 from aggregator.web import add_error_pages, mount_static
 from aggregator.web import router as web_router
@@ -125,6 +132,11 @@ def create_app(
     app.include_router(web_router)
     mount_static(app)
     add_error_pages(app)
+    # Limits (issue 14): body size, rate limits, 422s that do not echo the input.
+    app.state.rate_limits = RateLimits(settings)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_middleware(ApiRateLimitMiddleware, limits=app.state.rate_limits)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

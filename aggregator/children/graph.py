@@ -99,10 +99,13 @@ def build_graph(n: Neighbourhood) -> nx.MultiDiGraph:
 def household_of(g: nx.MultiDiGraph, child_node: str) -> dict[str, list[str]]:
     """Other children reachable through a shared address or adult, with the links."""
     members: dict[str, list[str]] = {}
-    for _, hub, data in g.out_edges(child_node, data=True):
-        if data["type"] not in ("lives_at", "related_to"):
-            continue
-        for other, _, _ in g.in_edges(hub, data=True):
+    hubs = dict.fromkeys(
+        hub
+        for _, hub, data in g.out_edges(child_node, data=True)
+        if data["type"] in ("lives_at", "related_to")
+    )
+    for hub in hubs:  # each once: parallel edges made this quadratic in the records
+        for other in dict.fromkeys(o for o, _ in g.in_edges(hub)):
             if other != child_node and g.nodes[other]["type"] == "child":
                 members.setdefault(other, []).append(hub)
     return members

@@ -8,6 +8,7 @@ from fastapi import Form, HTTPException, Query, Request
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlmodel import col
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from aggregator.audit import AuditEntry, record
@@ -155,6 +156,28 @@ async def children_page(
     )
 
 
+def _render_child_page(
+    request: Request, picture: dict[str, Any], child_id: str, done: str | None
+) -> Response:
+    """The child page with both pictures (the network bounded by `pictures.RING_MAX`)."""
+    return page(
+        request,
+        "children/page.html",
+        {
+            "page_title": " ".join(
+                p
+                for p in (picture["identity"]["given_name"], picture["identity"]["family_name"])
+                if p
+            )
+            or "Child",
+            "p": picture,
+            "timeline_svg": timeline_svg(picture["timeline"], date.today()),
+            "network_svg": network_svg(picture["graph"], child_id),
+            "notice": _NOTICES.get(done or ""),
+        },
+    )
+
+
 @router.get("/children/{child_id}")
 async def child_page(
     request: Request, child_id: str, user: WebHubUser, session: SessionDep, done: str | None = None
@@ -178,22 +201,9 @@ async def child_page(
     if child.id != child_id:
         return redirect(f"/children/{child.id}")
     picture = (await build_picture(session, child, child_id, user)).model_dump(mode="json")
-    return page(
-        request,
-        "children/page.html",
-        {
-            "page_title": " ".join(
-                p
-                for p in (picture["identity"]["given_name"], picture["identity"]["family_name"])
-                if p
-            )
-            or "Child",
-            "p": picture,
-            "timeline_svg": timeline_svg(picture["timeline"], date.today()),
-            "network_svg": network_svg(picture["graph"], child.id),
-            "notice": _NOTICES.get(done or ""),
-        },
-    )
+    # Drawn and rendered in a worker thread (pure CPU, bounded by the picture's
+    # own bounds): the event loop keeps answering other requests meanwhile.
+    return await run_in_threadpool(_render_child_page, request, picture, child.id, done)
 
 
 @router.get("/review")

@@ -68,6 +68,17 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = Field(default=8, ge=1)
     delivery_backoff_seconds: float = Field(default=30.0, ge=0)
     delivery_backoff_max_seconds: float = Field(default=3600.0, ge=0)
+    # Limits (issue 14): no request may cost unbounded memory or CPU. Bodies over
+    # this many bytes are refused with 413 before they are read further.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Requests per minute before 429: per API token, per client address on the
+    # sign-in form and per account signed in to. Far above what an agency's
+    # system or a hub office sends; `limits` storage URI (memory:// is per
+    # process; redis://host:6379 shares the counts between processes).
+    rate_limit_api_per_minute: int = Field(default=600, ge=1)
+    rate_limit_sign_in_per_minute: int = Field(default=60, ge=1)
+    rate_limit_sign_in_account_per_minute: int = Field(default=20, ge=1)
+    rate_limit_storage_uri: str = "memory://"
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_username: str | None = None

@@ -14,6 +14,7 @@ from aggregator.audit.chain import verify_and_seal
 from aggregator.audit.models import AuditEvent
 from aggregator.audit.service import AuditEntry, forget_recorded, record
 from aggregator.concerns.models import Concern
+from aggregator.core.limits import client_address, rate_limits_of
 from aggregator.core.types import utcnow
 from aggregator.principals.deps import SessionDep
 from aggregator.principals.models import Principal
@@ -46,6 +47,9 @@ SIGN_IN_FAILED = (
     "Sign-in failed: the email or password is not right, or the account is locked. "
     "After {failures} failed attempts in a row an account is locked for {minutes} minutes. "
     "If you have forgotten your password, ask an admin."
+)
+TOO_MANY_SIGN_INS = (
+    "Too many sign-in attempts from here or for this account. Try again in {seconds} seconds."
 )
 AUDIT_PAGE_SIZE = 50
 
@@ -115,6 +119,17 @@ async def sign_in(
     """Check the password; on success start a fresh session and go where the person was going."""
     settings = settings_of(request)
     target = safe_next(next_path)
+    refused = await rate_limits_of(request).sign_in(client_address(request.scope), email)
+    if refused is not None:
+        response = _sign_in_page(
+            request,
+            next_path=target,
+            email=email[: service.MAX_EMAIL],
+            error=TOO_MANY_SIGN_INS.format(seconds=refused.retry_after),
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        )
+        response.headers.update(refused.headers())
+        return response
     if not email.strip() or not password:
         return _sign_in_page(
             request,
