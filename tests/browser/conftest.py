@@ -50,6 +50,7 @@ DEMO_CHILDREN = 20
 class LiveServer:
     url: str
     creds: DemoCredentials
+    database_url: str = ""
 
     @property
     def agency_token(self) -> str:
@@ -75,6 +76,34 @@ async def _prepare(url: str) -> DemoCredentials:
         return await seed_demo(db, **kwargs)
     finally:
         await db.dispose()
+
+
+# Enough open alerts and review items that every list needs pages, as at a real hub
+# (the demo borough above is kept small so that seeding stays quick).
+EXTRA_ALERTS = 210
+EXTRA_REVIEW_ITEMS = 55
+
+
+async def _enlarge(url: str) -> None:
+    from tests.alerts.helpers import World
+    from tests.browser.bulk import add_alerts, add_review_items
+
+    db = Database(settings_for(url))
+    try:
+        world = World(db)
+        await add_alerts(world, EXTRA_ALERTS)
+        await add_review_items(world, EXTRA_REVIEW_ITEMS)
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture(scope="session")
+def long_lists(live_server: "LiveServer") -> "LiveServer":
+    """The live server's lists made long (written while it runs, after the demo's own
+    alerts opened, so those still lead the inbox for the other tests)."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _enlarge(live_server.database_url)).result()
+    return live_server
 
 
 def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -138,7 +167,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         )
     try:
         _wait_until_up(base, proc, log)
-        yield LiveServer(base, creds)
+        yield LiveServer(base, creds, url)
     finally:
         proc.terminate()
         try:
