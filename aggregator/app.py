@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from aggregator import __version__
@@ -18,9 +18,13 @@ from aggregator.children.routes import router as children_router
 from aggregator.children.web import router as children_pages
 from aggregator.concerns.routes import router as concerns_router
 from aggregator.core.db import Database
+from aggregator.core.inputs import refuse_unsafe_input
+from aggregator.core.logs import describe_exception
+from aggregator.core.middleware import AccessLogMiddleware, route_template
 from aggregator.core.settings import Settings, get_settings
 from aggregator.web import add_error_pages, mount_static
 from aggregator.web import router as web_router
+from aggregator.web.docs import ASSETS_PREFIX, install_docs
 from alerts import SchedulerRunner, load_rules
 from alerts import router as alerts_router
 from alerts.web import router as alert_pages
@@ -102,7 +106,14 @@ def create_app(
             "Every share and every read is recorded."
         ),
         lifespan=lifespan,
+        # Issue 14: input no database can store is refused once, for every route;
+        # the docs are served from the package (web/docs.py), not from a CDN.
+        dependencies=[Depends(refuse_unsafe_input)],
+        docs_url=None,
+        redoc_url=None,
     )
+    app.add_middleware(AccessLogMiddleware, cacheable_prefixes=("/static/", ASSETS_PREFIX))
+    install_docs(app)
     app.state.settings = settings
     app.state.db = db
     app.include_router(concerns_router)
@@ -121,8 +132,15 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Log the type only: exception text can carry personal data from the body.
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        # The route template, not the path, and the exception's type and frames
+        # only, whatever the log formatter: its text can carry submitted values.
+        log.error(
+            "unhandled %s on %s %s",
+            type(exc).__name__,
+            request.method,
+            route_template(request.scope),
+            extra={"exception": describe_exception(exc)},
+        )
         return JSONResponse({"detail": "internal error; nothing was stored"}, status_code=500)
 
     return app

@@ -9,6 +9,7 @@ from sqlmodel import col
 from aggregator.audit import AuditEntry, record
 from aggregator.audit.service import record_read
 from aggregator.children.picture import alert_providers
+from aggregator.core.inputs import Offset
 from aggregator.core.purpose import PurposeHeader, purpose_or
 from aggregator.core.settings import Settings
 from aggregator.core.types import utcnow
@@ -106,7 +107,7 @@ async def list_alerts(
     rule: str | None = None,
     severity: Severity | None = None,
     child_id: Annotated[str | None, Query(max_length=32)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     purpose: PurposeHeader = None,
 ) -> AlertPage:

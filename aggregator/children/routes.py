@@ -25,6 +25,7 @@ from aggregator.children.schemas import (
     ReviewItemOut,
     SplitIn,
 )
+from aggregator.core.inputs import Offset
 from aggregator.core.purpose import PurposeHeader, purpose_or
 from aggregator.principals import HubUser, SessionDep
 
@@ -43,7 +44,7 @@ async def review_queue(
     session: SessionDep,
     state: Annotated[str, Query(pattern="^(open|decided|superseded)$")] = "open",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     purpose: PurposeHeader = None,
 ) -> list[ReviewItemOut]:
     """Possible matches waiting for a person: oldest first, then most probable."""
@@ -115,7 +116,7 @@ async def children(
     name: Annotated[str | None, Query(max_length=100)] = None,
     date_of_birth: Annotated[str | None, Query(max_length=10, pattern=r"^[0-9-]+$")] = None,
     postcode: Annotated[str | None, Query(max_length=8)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     purpose: PurposeHeader = None,
 ) -> ChildPage:

@@ -19,6 +19,7 @@ from aggregator.children.picture import build_picture
 from aggregator.children.review_view import review_item_view
 from aggregator.children.schemas import DecisionIn
 from aggregator.concerns.vocab import Category
+from aggregator.core.inputs import Offset
 from aggregator.principals.deps import SessionDep
 from aggregator.web import WebHubUser, WebPageError, page, protected_router, redirect
 from aggregator.web.pictures import network_svg, timeline_svg
@@ -68,7 +69,7 @@ async def children_page(
     sort: Sort = "agencies",
     category: str | None = None,
     min_agencies: Annotated[int, Query(ge=0, le=20)] = 0,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Response:
     """Children, most agencies involved first; searchable by name, birth date, postcode."""
     if category and category not in {c.value for c in Category}:
