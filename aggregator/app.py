@@ -19,8 +19,7 @@ from aggregator.children.web import router as children_pages
 from aggregator.concerns.routes import router as concerns_router
 from aggregator.core.db import Database
 from aggregator.core.inputs import refuse_unsafe_input
-from aggregator.core.logs import describe_exception
-from aggregator.core.middleware import AccessLogMiddleware, route_template
+from aggregator.core.middleware import AccessLogMiddleware
 from aggregator.core.settings import Settings, get_settings
 from aggregator.web import add_error_pages, mount_static
 from aggregator.web import router as web_router
@@ -132,15 +131,8 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # The route template, not the path, and the exception's type and frames
-        # only, whatever the log formatter: its text can carry submitted values.
-        log.error(
-            "unhandled %s on %s %s",
-            type(exc).__name__,
-            request.method,
-            route_template(request.scope),
-            extra={"exception": describe_exception(exc)},
-        )
+        # Logged by core.middleware (type and frames only, with the request id):
+        # exception text can carry submitted values.
         return JSONResponse({"detail": "internal error; nothing was stored"}, status_code=500)
 
     return app

@@ -1,4 +1,4 @@
-"""The access log and the headers every response carries.
+"""The access log, the error log, and the headers every response carries.
 
 One pure ASGI middleware (no `BaseHTTPMiddleware`: it would buffer streamed
 bodies and cost a task per request). It logs one JSON line per request with the
@@ -16,7 +16,10 @@ from contextvars import ContextVar
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aggregator.core.logs import describe_exception
+
 access_log = logging.getLogger("aggregator.access")
+error_log = logging.getLogger("aggregator")
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -88,6 +91,16 @@ class AccessLogMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception as exc:
+            # Logged here, where the request id is known; the type and frames only.
+            error_log.error(
+                "unhandled %s on %s %s",
+                type(exc).__name__,
+                scope.get("method"),
+                route_template(scope),
+                extra={"exception": describe_exception(exc)},
+            )
+            raise
         finally:
             access_log.info(
                 "request",
