@@ -190,6 +190,8 @@ async def resolve(
     alert = await _alert(session, alert_id)
     try:
         await service.resolve(session, alert, user, reason.strip(), utcnow(), _version(version))  # type: ignore[arg-type]
+    except service.ReasonTooThin as exc:
+        raise WebPageError(422, f"{str(exc).capitalize()}.") from exc
     except service.AlertConflict as exc:
         raise WebPageError(
             409, "Someone changed this alert while you were reading it. Reload it and try again."
