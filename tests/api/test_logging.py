@@ -9,11 +9,6 @@ One test does the same against a real `aggregator serve` and reads its stderr.
 
 import json
 import logging
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +22,7 @@ from aggregator.core.db import Database
 from aggregator.core.logs import describe_exception, formatter
 from aggregator.core.middleware import RequestIdFilter
 from tests import factories as f
+from tests.api.served import served
 
 GIVEN = "Quenburga"
 FAMILY = "Zephyrwhistle"
@@ -159,12 +155,6 @@ def test_an_exception_is_described_by_type_and_frames_only() -> None:
     _assert_clean(formatter().format(record))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 async def test_a_served_process_writes_json_lines_without_query_strings(
     db: Database, database_url: str, tmp_path: Path
@@ -172,32 +162,8 @@ async def test_a_served_process_writes_json_lines_without_query_strings(
     """The real thing: `aggregator serve`, uvicorn and all, and its stderr."""
     school = f.auth(await f.agency(db))
     hub = f.auth(await f.person(db))
-    port = _free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")},
-        "AGGREGATOR_DATABASE_URL": database_url,
-        "AGGREGATOR_ENVIRONMENT": "test",
-        "AGGREGATOR_AUDIT_KEY": db.settings.audit_key.get_secret_value(),
-        "AGGREGATOR_RUN_SCHEDULER": "false",
-    }
-    stderr_path = tmp_path / "stderr.log"
-    with stderr_path.open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "aggregator.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            for _ in range(100):
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            else:
-                pytest.fail(stderr_path.read_text())
+    with served(database_url, db.settings.audit_key.get_secret_value(), tmp_path) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
             r = await client.post("/api/v1/concerns", json=_body(), headers=school)
             assert r.status_code == 201, r.text
             await client.get(f"/api/v1/children?name={GIVEN}&postcode={POSTCODE}", headers=hub)
@@ -211,10 +177,7 @@ async def test_a_served_process_writes_json_lines_without_query_strings(
                 assert r.status_code == 422, r.text
             r = await client.get(f"/api/v1/children?name={FAMILY}%00", headers=hub)
             assert r.status_code == 422
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-    output = stderr_path.read_text()
+    output = server.stderr()  # after the process stopped: its shutdown lines too
     _assert_clean(output)
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     routes = {(x.get("route"), x.get("status")) for x in lines if x["logger"] == "aggregator.access"}
