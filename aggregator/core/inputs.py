@@ -15,6 +15,7 @@ Names get one more rule (`visible_text`): invisible and bidirectional-control
 characters are stripped, so that a name cannot be made to look like another.
 """
 
+import re
 import unicodedata
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -70,6 +71,14 @@ def value_problems(value: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
             yield from value_problems(item, (*loc, index))
 
 
+# In JSON text a NUL can only be written `\\u0000` (a raw one is a JSON error), a
+# lone surrogate as a `\\ud800`-`\\udfff` escape or as its three UTF-8-style bytes
+# (`json.loads` decodes bytes with "surrogatepass"), and an integer beyond 64 bits
+# needs 19 or more digits: a body with none of these, as nearly every submission
+# is, is not walked at all.
+_MAYBE_UNSTORABLE_JSON = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|\xed[\xa0-\xbf]|[0-9]{19}")
+
+
 def _error(loc: Loc, msg: str, kind: str = "value_error") -> dict[str, Any]:
     # No `input`: the value is what must not be stored, echoed, or logged.
     return {"type": kind, "loc": list(loc), "msg": msg}
@@ -92,11 +101,12 @@ async def refuse_unsafe_input(request: Request) -> None:
             for name, item in form.multi_items():
                 if isinstance(item, str):
                     problems.extend(value_problems(item, ("body", name)))
-        elif request.headers.get("content-type", "").startswith("application/json"):
+        elif _MAYBE_UNSTORABLE_JSON.search(await request.body()):
+            # Whatever the content type claims (FastAPI also reads `+json` and none).
             try:
                 parsed = await request.json()
             except ValueError:
-                parsed = None  # FastAPI answers the malformed JSON itself
+                parsed = None  # not JSON: FastAPI answers that itself
             problems.extend(value_problems(parsed, ("body",)))
     if problems:
         raise RequestValidationError([_error(loc, msg, "string_unsafe") for loc, msg in problems])

@@ -202,3 +202,29 @@ async def test_invisible_characters_inside_names_are_stripped(
     assert view["related_people"][0]["given_name"] == "Kayleigh"
     listed = (await client.get("/api/v1/children?name=Jayden", headers=hub)).json()
     assert [c["name"] for c in listed["items"]] == ["Jayden Smith"]
+
+
+@pytest.mark.parametrize("content_type", ["application/merge-patch+json", None])
+async def test_a_json_body_under_another_content_type_is_checked_too(
+    client: httpx.AsyncClient, db: Database, content_type: str | None
+) -> None:
+    school = await f.agency(db)
+    body = json.dumps(f.submission(**{"child.given_name": "Jay" + SURROGATE})).encode()
+    headers = {**f.auth(school), **({"Content-Type": content_type} if content_type else {})}
+    r = await client.post("/api/v1/concerns", content=body, headers=headers)
+    assert r.status_code == 422, r.text
+    assert ["body", "child", "given_name"] in _locs(r)
+
+
+async def test_a_surrogate_sent_as_raw_bytes_is_422(client: httpx.AsyncClient, db: Database) -> None:
+    """`json.loads` decodes the bytes ED A0 80 to a lone surrogate ("surrogatepass")."""
+    school = await f.agency(db)
+    body = json.dumps(f.submission(**{"child.given_name": "JayMARK"})).encode()
+    body = body.replace(b"MARK", "\ud800".encode("utf-8", "surrogatepass"))
+    r = await client.post(
+        "/api/v1/concerns",
+        content=body,
+        headers={**f.auth(school), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert ["body", "child", "given_name"] in _locs(r)
