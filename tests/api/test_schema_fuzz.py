@@ -23,7 +23,7 @@ from tests import factories as f
 from tests.api.served import Served, served
 from tests.conftest import empty_tables, settings_for
 
-EXAMPLES_PER_OPERATION = 3
+EXAMPLES_PER_OPERATION = 2  # x 2 tokens x ~25 operations x 2 databases: ~200 requests
 
 pytestmark = pytest.mark.slow
 
