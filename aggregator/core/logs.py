@@ -10,9 +10,7 @@ prints the statement's parameters, a pydantic error echoes the input.
 
 import logging
 import logging.config
-import sys
 import traceback
-from types import TracebackType
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
@@ -91,14 +89,5 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """For commands that log without uvicorn (the scheduler, the CLI)."""
+    """For `serve` before uvicorn starts (migrations, the demo) and for the scheduler."""
     logging.config.dictConfig(log_config(level))
-
-
-def install_excepthook() -> None:
-    """An exception that escapes everything is written the same safe way."""
-
-    def _hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-        logging.getLogger("aggregator").critical("uncaught %s", kind.__name__, exc_info=exc)
-
-    sys.excepthook = _hook
