@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -20,15 +20,18 @@ from aggregator.children.routes import router as children_router
 from aggregator.children.web import router as children_pages
 from aggregator.concerns.routes import router as concerns_router
 from aggregator.core.db import Database
+from aggregator.core.inputs import refuse_unsafe_input
 from aggregator.core.limits import (
     ApiRateLimitMiddleware,
     BodyLimitMiddleware,
     RateLimits,
     validation_error_handler,
 )
+from aggregator.core.middleware import AccessLogMiddleware
 from aggregator.core.settings import Settings, get_settings
 from aggregator.web import add_error_pages, mount_static
 from aggregator.web import router as web_router
+from aggregator.web.docs import ASSETS_PREFIX, install_docs
 from alerts import SchedulerRunner, load_rules
 from alerts import router as alerts_router
 from alerts.history import action_counts, hub_actions_for_child
@@ -116,7 +119,13 @@ def create_app(
             "Every share and every read is recorded."
         ),
         lifespan=lifespan,
+        # Issue 14: input no database can store is refused once, for every route;
+        # the docs are served from the package (web/docs.py), not from a CDN.
+        dependencies=[Depends(refuse_unsafe_input)],
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
     app.state.db = db
     # The chronology's hub actions come from the alerts package: wired here, once.
@@ -137,6 +146,8 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_middleware(ApiRateLimitMiddleware, limits=app.state.rate_limits)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outermost, so refused requests (413, 429) are logged like any other.
+    app.add_middleware(AccessLogMiddleware, cacheable_prefixes=("/static/", ASSETS_PREFIX))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -144,8 +155,8 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Log the type only: exception text can carry personal data from the body.
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        # Logged by core.middleware (type and frames only, with the request id):
+        # exception text can carry submitted values.
         return JSONResponse({"detail": "internal error; nothing was stored"}, status_code=500)
 
     return app

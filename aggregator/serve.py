@@ -3,10 +3,12 @@
 import asyncio
 import logging
 import os
+import sys
 
 import uvicorn
 
 from aggregator.core.db import Database
+from aggregator.core.logs import configure_logging, log_config
 from aggregator.core.migrate import upgrade
 from aggregator.core.settings import Settings, get_settings
 
@@ -27,10 +29,19 @@ def own_base_url(settings: Settings, host: str, port: int) -> str | None:
 def serve(settings: Settings, *, host: str, port: int, demo: bool, workers: int = 1) -> int:
     """SQLite is migrated on start so the quick start needs no extra step; a
     PostgreSQL deployment runs `aggregator db upgrade` as its own release step."""
+    if demo and settings.environment == "production":
+        # The demo seeds known passwords and printed tokens: never on real data.
+        print(
+            "error: --demo seeds accounts with published credentials; it refuses to run "
+            "with AGGREGATOR_ENVIRONMENT=production",
+            file=sys.stderr,
+        )
+        return 2
     if url := own_base_url(settings, host, port):
         os.environ["AGGREGATOR_BASE_URL"] = url  # read again by the served processes
         get_settings.cache_clear()
         settings = settings.model_copy(update={"base_url": url})
+    configure_logging()
     if settings.is_sqlite:
         upgrade(settings)
     if demo:
@@ -52,7 +63,11 @@ def serve(settings: Settings, *, host: str, port: int, demo: bool, workers: int 
         port=port,
         workers=workers,
         proxy_headers=True,
-        # Access logs hold URLs only (ids, never names); bodies are never logged.
+        # uvicorn's access log writes the request line, query string included (names,
+        # dates of birth, postcodes searched for): core.middleware logs the route
+        # template instead, and core.logs writes exceptions without their text.
+        access_log=False,
+        log_config=log_config(),
         log_level="info",
     )
     return 0

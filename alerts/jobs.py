@@ -21,6 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import IntegrityError
 
 from aggregator.core.db import Database
+from aggregator.core.logs import configure_logging
 from aggregator.core.settings import Settings
 from aggregator.core.types import utcnow
 from alerts import repository as repo
@@ -262,7 +263,7 @@ class SchedulerRunner:
 
 async def run_forever(settings: Settings) -> int:
     """`aggregator scheduler`: only the jobs, until SIGTERM or SIGINT."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()  # JSON lines; exceptions as type and frames only (core.logs)
     # APScheduler logs every run at INFO; warnings (a run skipped behind a slow one) stay.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     db = Database(settings)

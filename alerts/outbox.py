@@ -97,14 +97,14 @@ async def _send(
         if sub.disabled_at is not None:
             return "subscription disabled"
         if sub.channel == "webhook":
-            await webhook.check_target(
+            target = await webhook.check_target(
                 sub.target,
                 allow_private=settings.webhook_allow_private,
                 require_https=settings.environment == "production",
             )
             await webhook.post(
                 client,
-                sub.target,
+                target,
                 sub.secret or "",
                 n.id,
                 str(n.payload.get("event", n.event)),
@@ -155,6 +155,7 @@ async def deliver_due(
                 stats.dead += 1
                 log.warning("notification %s dead after %d attempt(s): %s", n.id, attempts, error)
             else:
+                log.warning("notification %s attempt %d failed: %s", n.id, attempts, error)
                 values.update(
                     last_error=error,
                     next_attempt_at=at + timedelta(seconds=backoff(settings, attempts)),

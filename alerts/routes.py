@@ -1,5 +1,6 @@
 """The alerts API for hub staff and leads; agencies are refused (403)."""
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -9,6 +10,7 @@ from sqlmodel import col
 from aggregator.audit import AuditEntry, record
 from aggregator.audit.service import record_read
 from aggregator.children.picture import alert_providers
+from aggregator.core.inputs import Offset, unprocessable
 from aggregator.core.purpose import PurposeHeader, purpose_or
 from aggregator.core.settings import Settings
 from aggregator.core.types import utcnow
@@ -34,6 +36,8 @@ from alerts.schemas import (
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
+DELIVERY_FAILED = "delivery failed"
+
 _ERRORS: dict[int | str, dict[str, object]] = {
     401: {"description": "Missing, unknown or revoked token"},
     403: {"description": "Only hub staff and leads may see and act on alerts"},
@@ -56,12 +60,10 @@ def _rules(request: Request) -> RuleSet:
     return cached_rules(_settings(request).rules_path)
 
 
-def _known_rule(rules: RuleSet, rule: str) -> None:
+def _known_rule(rules: RuleSet, rule: str, where: str = "query") -> None:
     if rules.get(rule) is None:
         known = ", ".join(r.id for r in rules.rules)
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown rule {rule!r}; known rules: {known}"
-        )
+        raise unprocessable((where, "rule"), f"unknown rule; known rules: {known}")
 
 
 def _out(alert: Alert, settings: Settings, silences: list[AlertSilence]) -> AlertOut:
@@ -106,7 +108,7 @@ async def list_alerts(
     rule: str | None = None,
     severity: Severity | None = None,
     child_id: Annotated[str | None, Query(max_length=32)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     purpose: PurposeHeader = None,
 ) -> AlertPage:
@@ -185,15 +187,23 @@ async def add_silence(
     """Mute notifications and escalation (never the alert itself) until `expires_at`."""
     now = utcnow()
     if body.expires_at <= now:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "expires_at must be in the future"
-        )
-    if body.expires_at > now.replace(year=now.year + 1):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "a silence may last at most one year"
-        )
+        raise unprocessable(("body", "expires_at"), "expires_at must be in the future")
+    if body.expires_at > now + timedelta(days=365):
+        raise unprocessable(("body", "expires_at"), "a silence may last at most one year")
+    rules = _rules(request)
     if body.rule:
-        _known_rule(_rules(request), body.rule)
+        _known_rule(rules, body.rule, "body")
+    if service.silence_covers_red(rules, body.rule):
+        if user.role != service.RED_SILENCE_ROLE:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                "silencing a red rule (or every rule of a child) needs the lead role",
+            )
+        if body.expires_at > now + service.RED_SILENCE_MAX:
+            raise unprocessable(
+                ("body", "expires_at"),
+                f"a silence of a red rule may last at most {service.RED_SILENCE_MAX.days} days",
+            )
     if body.child_id:
         from aggregator.children.models import Child
 
@@ -261,11 +271,11 @@ async def subscribe(
                 require_https=settings.environment == "production",
             )
         except webhook.UnsafeTarget as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+            raise unprocessable(("body", "target"), str(exc)) from exc
         secret = webhook.new_secret()
     elif not settings.smtp_host:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
+        raise unprocessable(
+            ("body", "channel"),
             "email delivery is not configured on this service (AGGREGATOR_SMTP_HOST)",
         )
     sub = AlertSubscription(
@@ -322,7 +332,8 @@ def _note_out(n: AlertNotification) -> NotificationOut:
         state=n.state,
         attempts=n.attempts,
         next_attempt_at=n.next_attempt_at,
-        last_error=n.last_error,
+        # The reason (a host name, an HTTP status) is for the operator's log only.
+        last_error=DELIVERY_FAILED if n.last_error else None,
         created_at=n.created_at,
         delivered_at=n.delivered_at,
     )
@@ -441,6 +452,8 @@ async def resolve(
     alert = await _alert(session, alert_id)
     try:
         await service.resolve(session, alert, user, body.reason, utcnow(), body.version)
+    except service.ReasonTooThin as exc:
+        raise unprocessable(("body", "reason"), str(exc)) from exc
     except (service.AlertConflict, service.TransitionError) as exc:
         raise _conflict(alert, exc) from exc
     return _out(alert, _settings(request), await repo.active_silences(session, utcnow()))

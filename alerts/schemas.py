@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000)]
@@ -99,11 +100,19 @@ class SubscriptionIn(_Strict):
 
     @model_validator(mode="after")
     def _target_fits_channel(self) -> Self:
-        if self.channel == "email" and (
-            "@" not in self.target or any(c.isspace() for c in self.target)
-        ):
-            raise ValueError("target must be an email address for the email channel")
+        if self.channel == "email":
+            self.target = one_email_address(self.target)
         return self
+
+
+def one_email_address(target: str) -> str:
+    """Exactly one address, no display name, list or header break (it becomes `To:`)."""
+    if any(ch in target for ch in ",;\r\n<>") or any(ch.isspace() for ch in target):
+        raise ValueError("target must be one email address for the email channel")
+    try:
+        return validate_email(target, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"target must be one valid email address: {exc}") from exc
 
 
 class SubscriptionOut(BaseModel):
@@ -126,6 +135,6 @@ class NotificationOut(BaseModel):
     state: str
     attempts: int
     next_attempt_at: datetime
-    last_error: str | None
+    last_error: str | None = Field(description="\"delivery failed\" or null; why is in the operator log")
     created_at: datetime
     delivered_at: datetime | None

@@ -41,6 +41,44 @@ class TransitionError(ValueError):
     """The requested state change is not allowed from the alert's current state."""
 
 
+class ReasonTooThin(ValueError):
+    """A red alert is closed only with a reason someone could act on later."""
+
+
+# Issue 14: a red alert's resolution is read later by whoever reviews the case.
+RED_REASON_MIN_CHARS = 20
+RED_REASON_MIN_DISTINCT = 6  # letters and digits; "aaaa...", "test test ..." are not reasons
+RED_REASON_MIN_WORDS = 3
+# Silencing a red rule mutes escalation of the most serious patterns: a lead's call, briefly.
+RED_SILENCE_MAX = timedelta(days=7)
+RED_SILENCE_ROLE = "lead"
+
+
+def check_red_reason(reason: str) -> None:
+    """Refuse a reason that is short, or only repeated or filler characters."""
+    text = reason.strip()
+    distinct = {ch for ch in text.casefold() if ch.isalnum()}
+    words = [w for w in text.split() if any(ch.isalpha() for ch in w)]
+    if (
+        len(text) < RED_REASON_MIN_CHARS
+        or len(distinct) < RED_REASON_MIN_DISTINCT
+        or len(words) < RED_REASON_MIN_WORDS
+    ):
+        raise ReasonTooThin(
+            f"a red alert needs a reason of substance to be resolved: at least "
+            f"{RED_REASON_MIN_CHARS} characters in {RED_REASON_MIN_WORDS} or more words saying "
+            "what was decided (for example, the outcome of the strategy discussion)"
+        )
+
+
+def silence_covers_red(rules: RuleSet, rule_id: str | None) -> bool:
+    """A silence without a rule mutes every rule for its child, the red ones too."""
+    if rule_id is None:
+        return any(r.severity == "red" for r in rules.rules)
+    rule = rules.get(rule_id)
+    return rule is not None and rule.severity == "red"
+
+
 @dataclass
 class SweepStats:
     children: int = 0
@@ -440,6 +478,8 @@ async def resolve(
         raise AlertConflict(alert.id)
     if alert.state == "resolved":
         raise TransitionError("alert is already resolved")
+    if alert.severity == "red":
+        check_red_reason(reason)
     await cas_update(
         session,
         alert,

@@ -290,20 +290,25 @@ async def resolve(
     version: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
     alert = await _alert(session, alert_id)
-    if len(reason.strip()) < 3:
-        # The page comes back with what was typed, so a person does not lose it.
+
+    async def again(error: str) -> Response:
+        """The page comes back with what was typed, so a person does not lose it."""
+        context = await _alert_context(session, alert)
         return page(
             request,
             "alerts/alert.html",
-            {
-                **await _alert_context(session, alert),
-                "error": "Write why the alert is resolved (for example, the outcome of the discussion).",
-                "reason": reason,
-            },
+            {**context, "error": error, "reason": reason},
             status_code=422,
+        )
+
+    if len(reason.strip()) < 3:
+        return await again(
+            "Write why the alert is resolved (for example, the outcome of the discussion)."
         )
     try:
         await service.resolve(session, alert, user, reason.strip(), utcnow(), _version(version))  # type: ignore[arg-type]
+    except service.ReasonTooThin as exc:
+        return await again(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
     except service.AlertConflict as exc:
         raise WebPageError(
             409, "Someone changed this alert while you were reading it. Reload it and try again."

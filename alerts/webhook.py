@@ -19,9 +19,11 @@ import hmac
 import ipaddress
 import json
 import secrets
+import socket
 import time
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -62,11 +64,37 @@ def verify(
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
-def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A webhook URL with the one address it was checked at; delivery connects there."""
+
+    url: str
+    host: str
+    address: str
+
+
+def _embedded_v4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address reaches: mapped, 6to4, Teredo, NAT64, v4-compatible."""
+    found = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    if ip in _NAT64 or int(ip) >> 32 == 0:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return [v4 for v4 in found if v4 is not None]
+
+
+def _forbidden(ip: IPAddress) -> bool:
+    """Anything not globally routable: private, shared (100.64.0.0/10, carrier NAT),
+    loopback, link-local, reserved, documentation; and IPv6 forms that reach one."""
+    if isinstance(ip, ipaddress.IPv6Address) and any(
+        _forbidden(v4) for v4 in _embedded_v4(ip)
+    ):
+        return True
     return (
-        ip.is_loopback
+        not ip.is_global
+        or ip.is_loopback
         or ip.is_link_local
         or ip.is_private
         or ip.is_reserved
@@ -87,32 +115,52 @@ def check_url_shape(url: str, require_https: bool) -> str:
     return parts.hostname
 
 
-async def check_target(url: str, *, allow_private: bool, require_https: bool = False) -> None:
-    """Refuse loopback, link-local, private and reserved targets unless allowed.
+async def check_target(url: str, *, allow_private: bool, require_https: bool = False) -> Target:
+    """Resolve once; refuse the URL if any address is private, unless allowed.
 
-    Every address the name resolves to is checked, at subscription and again at
-    each delivery, so a name re-pointed later is caught before the request.
+    Checked at subscription and again at each delivery, so a name re-pointed
+    later is caught; the delivery then connects to the address checked here
+    (`post`), never resolving the name a second time (DNS rebinding).
     """
     host = check_url_shape(url, require_https)
-    if allow_private:
-        return
-    port = urlsplit(url).port or 443
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port)
-    except OSError as exc:
+        port = urlsplit(url).port or (443 if url.startswith("https") else 80)
+    except ValueError as exc:
+        raise UnsafeTarget("webhook URL has an invalid port") from exc
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, port, type=socket.SOCK_STREAM
+        )
+    except (OSError, UnicodeError) as exc:
         raise UnsafeTarget(f"webhook host does not resolve: {host}") from exc
-    for info in infos:
-        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if _forbidden(ip):
-            raise UnsafeTarget(
-                f"webhook host {host} resolves to a private, loopback or link-local address; "
-                "set AGGREGATOR_WEBHOOK_ALLOW_PRIVATE=true to allow it"
-            )
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    if not addresses:
+        raise UnsafeTarget(f"webhook host does not resolve: {host}")
+    if not allow_private and any(_forbidden(ip) for ip in addresses):
+        raise UnsafeTarget(
+            f"webhook host {host} resolves to a private, shared, loopback or link-local "
+            "address; set AGGREGATOR_WEBHOOK_ALLOW_PRIVATE=true to allow it"
+        )
+    return Target(url=url, host=host, address=str(addresses[0]))
+
+
+def pinned_request(target: Target) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The URL with the checked address in place of the name, the Host header, and
+    the TLS server name: the certificate is still verified against the name."""
+    parts = urlsplit(target.url)
+    ip = ipaddress.ip_address(target.address)
+    netloc = f"[{ip}]" if ip.version == 6 else str(ip)
+    if parts.port:
+        netloc += f":{parts.port}"
+    url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    host_header = parts.netloc.rsplit("@", 1)[-1]
+    extensions: dict[str, Any] = {"sni_hostname": target.host} if parts.scheme == "https" else {}
+    return url, {"Host": host_header}, extensions
 
 
 async def post(
     client: httpx.AsyncClient,
-    url: str,
+    target: Target,
     secret: str,
     delivery_id: str,
     event: str,
@@ -121,7 +169,9 @@ async def post(
 ) -> None:
     """One attempt; any non-2xx answer or network error is a failure to retry."""
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    url, host_header, extensions = pinned_request(target)
     headers = {
+        **host_header,
         "Content-Type": "application/json",
         "User-Agent": "concern-aggregator-alerts/1",
         DELIVERY_HEADER: delivery_id,
@@ -130,7 +180,12 @@ async def post(
     }
     try:
         response = await client.post(
-            url, content=body, headers=headers, timeout=timeout_seconds, follow_redirects=False
+            url,
+            content=body,
+            headers=headers,
+            timeout=timeout_seconds,
+            follow_redirects=False,
+            extensions=extensions,
         )
     except httpx.HTTPError as exc:
         raise DeliveryFailed(f"network error: {type(exc).__name__}") from exc

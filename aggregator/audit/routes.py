@@ -11,6 +11,7 @@ from aggregator.audit.anchor import Head
 from aggregator.audit.chain import verify_and_seal
 from aggregator.audit.models import AuditEvent
 from aggregator.audit.service import AuditEntry, record
+from aggregator.core.inputs import RowIdBefore
 from aggregator.principals import Admin, SessionDep
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -51,7 +52,7 @@ async def list_events(
     principal_id: str | None = None,
     action: str | None = None,
     object_id: str | None = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: RowIdBefore = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEventOut]:
     """Newest first; page with `before_id`."""

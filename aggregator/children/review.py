@@ -11,6 +11,7 @@ from aggregator.children import repository as repo
 from aggregator.children.linking import merge_children
 from aggregator.children.models import Child, ReviewItem
 from aggregator.concerns.models import ChildRecord
+from aggregator.core.inputs import unprocessable
 from aggregator.core.types import utcnow
 from aggregator.principals.models import Principal
 
@@ -134,21 +135,12 @@ async def split(
     leaving = sorted(set(record_ids))
     unknown = set(leaving) - set(current)
     if unknown:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"record_ids: {len(unknown)} of the named records do not belong to this child",
-        )
+        raise unprocessable(("body", "record_ids"), f"record_ids: {len(unknown)} of the named records do not belong to this child")
     staying = [r for r in current if r not in set(leaving)]
     if not staying:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "record_ids: a split must leave at least one record with the child",
-        )
+        raise unprocessable(("body", "record_ids"), "record_ids: a split must leave at least one record with the child")
     if len(leaving) * len(staying) > MAX_SPLIT_PAIRS:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "record_ids: split too large to record; split in smaller steps",
-        )
+        raise unprocessable(("body", "record_ids"), "record_ids: split too large to record; split in smaller steps")
     new_child = Child()
     session.add(new_child)
     await session.flush()

@@ -34,6 +34,7 @@ from aggregator.children.schemas import (
     ReviewItemOut,
     SplitIn,
 )
+from aggregator.core.inputs import Offset
 from aggregator.core.purpose import PurposeHeader, purpose_or
 from aggregator.principals import HubUser, SessionDep
 
@@ -55,7 +56,7 @@ async def review_queue(
     state: Annotated[str, Query(pattern="^(open|decided|superseded)$")] = "open",
     sort: Annotated[ReviewSort, Query()] = "age",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    offset: Offset = 0,
     purpose: PurposeHeader = None,
 ) -> list[ReviewItemOut]:
     """Possible matches waiting for a person: oldest first, then most probable (or by
@@ -141,7 +142,7 @@ async def children(
     postcode: Annotated[str | None, Query(max_length=8)] = None,
     nhs_number: Annotated[str | None, Query(max_length=12)] = None,
     upn: Annotated[str | None, Query(max_length=13)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     purpose: PurposeHeader = None,
 ) -> ChildPage:

@@ -34,6 +34,7 @@ from aggregator.children.review_view import (
 from aggregator.children.schemas import ChildPage, DecisionIn
 from aggregator.concerns.models import ChildRecord
 from aggregator.concerns.vocab import Category
+from aggregator.core.inputs import Offset
 from aggregator.principals.deps import SessionDep
 from aggregator.web import WebHubUser, WebPageError, page, protected_router, redirect
 from aggregator.web.paging import PER_PAGE, PageParam, page_from_offset, pager
@@ -88,7 +89,7 @@ async def children_page(
     sort: Sort = "agencies",
     category: str | None = None,
     min_agencies: Annotated[int, Query(ge=0, le=20)] = 0,
-    offset: Annotated[int, Query(ge=0, le=500_000)] = 0,
+    offset: Offset = 0,
     page_number: Annotated[PageParam | None, Query(alias="page")] = None,
 ) -> Response:
     """Children, most agencies involved first; searchable by name (however spelled),

@@ -17,6 +17,7 @@ from aggregator.concerns.schemas import (
     SharingDecisionOut,
 )
 from aggregator.concerns.vocab import Decision, Purpose
+from aggregator.core.inputs import Offset
 from aggregator.core.purpose import PurposeHeader, purpose_or
 from aggregator.principals import (
     CurrentAgency,
@@ -103,7 +104,7 @@ async def read_concern(
 async def list_concerns(
     principal: CurrentPrincipal,
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     purpose: PurposeHeader = None,
 ) -> ConcernPage:

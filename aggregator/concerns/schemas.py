@@ -29,9 +29,20 @@ from aggregator.concerns.vocab import (
     Relationship,
     Sex,
 )
+from aggregator.core.inputs import visible_text
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Names and short labels are shown to hub staff: invisible and bidi-control
+# characters are stripped, and a value of nothing else is refused (core.inputs).
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(visible_text),
+]
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(visible_text),
+]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000)]
 ExternalRef = Annotated[
     str,

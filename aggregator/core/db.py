@@ -47,8 +47,12 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def create_engine(settings: Settings) -> AsyncEngine:
     """One engine per process; SQLite gets its pragmas, PostgreSQL a sized pool."""
+    # hide_parameters: a DBAPIError's text otherwise quotes the statement's
+    # parameters (names, NHS numbers) into every traceback and error message.
     if settings.is_sqlite:
-        engine = create_async_engine(settings.database_url, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            settings.database_url, connect_args={"timeout": 30}, hide_parameters=True
+        )
         _configure_sqlite(engine.sync_engine)
         return engine
     server_settings = (
@@ -61,6 +65,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.database_pool_size,
         # Recycle rather than ping: a ping on every checkout is a round trip per request.
         pool_recycle=1800,
+        hide_parameters=True,
     )
 
 

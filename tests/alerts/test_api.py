@@ -102,7 +102,7 @@ async def test_concurrent_acknowledge_and_resolve_over_http(
     ack, res = await asyncio.gather(
         aclient.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=a),
         aclient.post(
-            f"/api/v1/alerts/{alert_id}/resolve", json={"reason": "Known to CSC"}, headers=b
+            f"/api/v1/alerts/{alert_id}/resolve", json={"reason": "Known to CSC; plan in place"}, headers=b
         ),
     )
     assert {ack.status_code, res.status_code} <= {200, 409}
