@@ -17,6 +17,7 @@ from aggregator.children import model_store
 from aggregator.children.routes import router as children_router
 from aggregator.children.web import router as children_pages
 from aggregator.concerns.routes import router as concerns_router
+from aggregator.core import metrics
 from aggregator.core.db import Database
 from aggregator.core.settings import Settings, get_settings
 from aggregator.web import add_error_pages, mount_static
@@ -114,6 +115,7 @@ def create_app(
     app.include_router(web_router)
     mount_static(app)
     add_error_pages(app)
+    metrics.install(app)  # /metrics and request counts (issue 15)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

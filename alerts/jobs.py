@@ -27,7 +27,7 @@ from alerts import repository as repo
 from alerts import service
 from alerts.lease import Lease, LeaseLost
 from alerts.models import AlertJobState
-from alerts.outbox import DeliveryStats, deliver_due
+from alerts.outbox import Deliverer, DeliveryStats, deliver_due
 from alerts.rules import RuleSet, load_rules
 from alerts.service import AlertConflict, SweepStats
 
@@ -169,7 +169,18 @@ class AlertJobs:
             self.wake("alerts.deliver")
         return count
 
+    def deliverer(self) -> Deliverer:
+        """The continuous delivery worker of a scheduler; it acts only while the lease is ours."""
+        return Deliverer(
+            self.db,
+            self.settings,
+            fence=self._fence if self.use_lease else None,
+            active=self.active,
+            now=self.clock,
+        )
+
     async def deliver(self) -> DeliveryStats:
+        """One delivery round (`alerts run-once`); a scheduler runs `deliverer()` instead."""
         if not self.active():
             return DeliveryStats()
         return await deliver_due(
@@ -212,8 +223,12 @@ class SchedulerRunner:
             },
         )
         self.jobs.wake = self._wake
+        self.deliverer = self.jobs.deliverer()
 
     def _wake(self, job_id: str) -> None:
+        if job_id == "alerts.deliver":
+            self.deliverer.wake()
+            return
         job = self.scheduler.get_job(job_id)
         if job is not None:
             job.modify(next_run_time=datetime.now(UTC))
@@ -244,16 +259,20 @@ class SchedulerRunner:
             seconds=s.escalation_interval_seconds,
             id="alerts.escalate",
         )
-        add(
-            _logged("delivery", self.jobs.deliver),
-            "interval",
-            seconds=s.delivery_interval_seconds,
-            id="alerts.deliver",
-        )
+        # Delivery is not an interval job: it runs while there is work (issue 15).
+        self.deliverer.start()
         self.scheduler.start()
         log.info("alert scheduler started (holder %s)", self.jobs.lease.holder)
 
     async def stop(self) -> None:
+        """Settle or release deliveries in flight first (a sent one is marked delivered,
+        a claimed unsent one is free at once), then stop the jobs and give up the lease."""
+        try:
+            stats = await self.deliverer.stop()
+            if stats.released:
+                log.info("delivery stopped: %d released for another process", stats.released)
+        except Exception as exc:
+            log.error("delivery did not stop cleanly: %s", type(exc).__name__)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         with contextlib.suppress(Exception):
