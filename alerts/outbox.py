@@ -170,6 +170,7 @@ class Deliverer:
         self._wake = asyncio.Event()
         self._settled = asyncio.Event()
         self._stopping = False
+        self._settler_done = False
         self._loop_task: asyncio.Task[None] | None = None
         self._settle_lock = asyncio.Lock()
         self.stats = DeliveryStats()
@@ -488,9 +489,12 @@ class Deliverer:
         )
 
     async def _settler(self) -> None:
+        # Ends when asked, never by cancellation: a batch being written must land.
         while True:
             await self._settled.wait()
             self._settled.clear()
+            if self._settler_done:
+                return
             # Let a burst of results gather, so one transaction settles many rows.
             await asyncio.sleep(0.02)
             try:
@@ -526,9 +530,9 @@ class Deliverer:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), poll)
         finally:
-            settler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await settler
+            self._settler_done = True
+            self._settled.set()
+            await settler
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self.run())
