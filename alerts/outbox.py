@@ -202,7 +202,10 @@ class Deliverer:
             r.failures, r.paused_until = 0, 0.0
         else:
             r.failures += 1
-            r.paused_until = time.monotonic() + backoff(self.settings, r.failures)
+            # Probed again at least every base backoff, so a receiver that comes back
+            # is noticed quickly; each row's own backoff still grows with its attempts.
+            pause = min(backoff(self.settings, r.failures), self.settings.delivery_backoff_seconds)
+            r.paused_until = time.monotonic() + pause
 
     # --- claiming --------------------------------------------------------------------
 
