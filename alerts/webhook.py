@@ -23,11 +23,12 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 SIGNATURE_HEADER = "X-Aggregator-Signature"
 DELIVERY_HEADER = "X-Aggregator-Delivery"
 EVENT_HEADER = "X-Aggregator-Event"
+_MAX_ANSWER = 64 * 1024
 
 
 class UnsafeTarget(ValueError):
@@ -111,7 +112,7 @@ async def check_target(url: str, *, allow_private: bool, require_https: bool = F
 
 
 async def post(
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     url: str,
     secret: str,
     delivery_id: str,
@@ -119,7 +120,11 @@ async def post(
     payload: dict[str, Any],
     timeout_seconds: float,
 ) -> None:
-    """One attempt; any non-2xx answer or network error is a failure to retry."""
+    """One attempt; any non-2xx answer, network error or timeout is a failure to retry.
+
+    `timeout_seconds` bounds the whole attempt (connect, send, answer), so a receiver
+    that answers a byte at a time cannot hold a delivery slot for longer.
+    """
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     headers = {
         "Content-Type": "application/json",
@@ -129,10 +134,18 @@ async def post(
         SIGNATURE_HEADER: sign(secret, int(time.time()), body),
     }
     try:
-        response = await client.post(
-            url, content=body, headers=headers, timeout=timeout_seconds, follow_redirects=False
-        )
-    except httpx.HTTPError as exc:
+        async with session.post(
+            url,
+            data=body,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=timeout_seconds),
+            allow_redirects=False,
+        ) as response:
+            status = response.status
+            await response.content.read(_MAX_ANSWER)  # the answer is not used: read a little
+    except TimeoutError as exc:
+        raise DeliveryFailed("receiver did not answer in time") from exc
+    except aiohttp.ClientError as exc:
         raise DeliveryFailed(f"network error: {type(exc).__name__}") from exc
-    if not 200 <= response.status_code < 300:
-        raise DeliveryFailed(f"receiver answered HTTP {response.status_code}")
+    if not 200 <= status < 300:
+        raise DeliveryFailed(f"receiver answered HTTP {status}")
