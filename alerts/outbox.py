@@ -44,6 +44,7 @@ from alerts.service import PURPOSE
 log = logging.getLogger("aggregator.alerts")
 Fence = Callable[[AsyncSession], Awaitable[object]]
 _TABLE: Any = AlertNotification.__table__  # type: ignore[attr-defined]
+_QUEUE_PER_SLOT = 8
 
 
 @dataclass
@@ -122,6 +123,7 @@ class _Outcome:
     error: str | None = None
     retry_at: datetime | None = None
     settled_as: str = ""  # delivered | dead | retry | release, once written
+    count: bool = True  # False for rows handed back unsent because a receiver was full
 
 
 @dataclass
@@ -182,7 +184,9 @@ class Deliverer:
         return r
 
     def _queue_cap(self) -> int:
-        return self.settings.delivery_per_receiver * 4
+        """Rows claimed for one receiver at a time: enough to keep its slots busy
+        between claims, few enough to be sent well within the claim's lifetime."""
+        return self.settings.delivery_per_receiver * _QUEUE_PER_SLOT
 
     def _excluded_subscriptions(self) -> list[str]:
         """Subscriptions whose receiver is paused or already has a full queue here."""
@@ -207,7 +211,7 @@ class Deliverer:
 
     def _claim_ttl(self) -> timedelta:
         # Long enough for a full queue at one receiver, each attempt taking the timeout.
-        return timedelta(seconds=self.settings.webhook_timeout_seconds * 6 + 30)
+        return timedelta(seconds=self.settings.webhook_timeout_seconds * (_QUEUE_PER_SLOT + 2) + 30)
 
     async def _claim(self, limit: int) -> list[_Job]:
         now = self.now()
@@ -269,8 +273,9 @@ class Deliverer:
             else:
                 r.queued += 1
                 jobs.append(job)
-        if overflow:
-            await self._settle([_Outcome(j, "release") for j in overflow], count=False)
+        if overflow:  # handed back with the next settled batch, without waiting for it
+            self._outcomes.extend(_Outcome(j, "release", count=False) for j in overflow)
+            self._settled.set()
         return jobs
 
     # --- sending ---------------------------------------------------------------------
@@ -344,14 +349,14 @@ class Deliverer:
             batch, self._outcomes = self._outcomes, []
             await self._settle(batch)
 
-    async def _settle(self, outcomes: list[_Outcome], count: bool = True) -> None:
+    async def _settle(self, outcomes: list[_Outcome]) -> None:
         """Write results in one transaction; each row only by its claimer (or as sent)."""
         if not outcomes:
             return
         async with self._settle_lock:
             for attempt in range(5):
                 try:
-                    await self._write(outcomes, count)
+                    await self._write(outcomes)
                     return
                 except Exception as exc:
                     # A database blip: the rows stay claimed until their claim lapses, so
@@ -361,7 +366,7 @@ class Deliverer:
                         raise
                     await asyncio.sleep(0.2 * 2**attempt)
 
-    async def _write(self, outcomes: list[_Outcome], count: bool) -> None:
+    async def _write(self, outcomes: list[_Outcome]) -> None:
         at = self.now()
         delivered: list[dict[str, Any]] = []
         retried: list[dict[str, Any]] = []
@@ -454,12 +459,10 @@ class Deliverer:
                         },
                     ),
                 )
-        if not count:
-            return
         self.stats.delivered += len(delivered)
         self.stats.retried += len(retried)
         self.stats.dead += len(dead)
-        self.stats.released += len(released)
+        self.stats.released += sum(1 for o in outcomes if o.settled_as == "release" and o.count)
         for o in outcomes:
             channel = o.job.sub.channel
             if o.kind in ("sent", "failed"):
@@ -479,8 +482,18 @@ class Deliverer:
         self._wake.set()
 
     def _capacity(self) -> int:
+        """How many rows to claim now: room in all, and no more than the receivers we know
+        have room for plus one receiver's worth (rows for a receiver not seen yet), so a
+        claim seldom takes rows only to hand them back."""
         in_flight = len(self._tasks)
-        return min(self.settings.delivery_batch, self.settings.delivery_concurrency * 4 - in_flight)
+        room = self.settings.delivery_concurrency * 4 - in_flight
+        clock, cap = time.monotonic(), self._queue_cap()
+        known = sum(
+            cap - r.queued
+            for r in self._receivers.values()
+            if r.paused_until <= clock and r.queued < cap
+        )
+        return min(self.settings.delivery_batch, room, known + cap)
 
     async def run_round(self, limit: int | None = None) -> DeliveryStats:
         """Claim once, send what was claimed, settle it all; returns this round's figures."""
@@ -536,7 +549,7 @@ class Deliverer:
                         break
                     self._spawn(jobs)
                     claimed = len(jobs)
-                if claimed and claimed >= capacity:
+                if claimed:
                     continue  # more may be waiting: claim again at once
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):

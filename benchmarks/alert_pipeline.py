@@ -170,6 +170,18 @@ def start_schedulers(
     return procs
 
 
+def scheduler_cpu(procs: list[subprocess.Popen[bytes]]) -> float:
+    """CPU seconds used so far by the scheduler processes (both; one delivers)."""
+    import psutil
+
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = psutil.Process(p.pid).cpu_times()
+            total += t.user + t.system
+    return total
+
+
 def stop_all(procs: list[subprocess.Popen[bytes]]) -> list[int | None]:
     for p in procs:
         if p.poll() is None:
@@ -422,6 +434,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
                 drained_at = time.time()
                 break
             time.sleep(1.0)
+        cpu = scheduler_cpu(schedulers)
     finally:
         codes = stop_all(schedulers)
         stop_server(server)
@@ -470,6 +483,8 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         "lost_deliveries": lost,
         "delivered_but_never_received": len(delivered_ids - set(first)),
         "drained_seconds_after_intake": round(drained_at - intake_end, 1) if drained_at else None,
+        "scheduler_cpu_seconds": round(cpu, 1),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 1),
         "scheduler_exit_codes": codes,
         "settings": {
             "rate": args.rate,
@@ -574,6 +589,7 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
     log = logdir / "receipts.log"
     receiver = start_receiver(ports, log, {})
     schedulers = start_schedulers(url, args, logdir)
+    load_before = os.getloadavg()[0]
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -599,6 +615,8 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
         deadline = time.time() + 60
         while time.time() < deadline and asyncio.run(outbox_counts(url))["pending"]:
             time.sleep(0.5)
+        cpu = scheduler_cpu(schedulers)
+        load_after = os.getloadavg()[0]
     finally:
         codes = stop_all(schedulers)
         receiver.terminate()
@@ -628,6 +646,9 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
         "duplicates": duplicates(receipts),
         "outbox_states": dict(Counter(n["state"] for n in notes)),
         "lost_deliveries": sum(1 for n in notes if n["id"] not in first),
+        "scheduler_cpu_ms_per_delivery": round(cpu * 1000 / max(len(first), 1), 2),
+        "load_average_1min": [round(load_before, 1), round(load_after, 1)],
+        "cpus": os.cpu_count(),
         "scheduler_exit_codes": codes,
         "receivers": args.receivers,
         "subscriptions": args.subscriptions,
