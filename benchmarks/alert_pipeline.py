@@ -281,6 +281,38 @@ async def fetch(url: str, query: str, *params: Any) -> list[Any]:
         await conn.close()
 
 
+class Watcher:
+    """Polls the outbox every 0.25 s from its own thread and keeps when each row was
+    first seen committed: the moment an alert change became visible (to 0.25 s plus
+    a query), which `created_at` is not (it is set before the sweep's batch commits)."""
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        self.url = url
+        self.seen: dict[str, float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+        self.thread.start()
+
+    async def _run(self) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            while not self.stop.is_set():
+                now = time.time()
+                for r in await conn.fetch("SELECT id FROM alert_notification"):
+                    self.seen.setdefault(r["id"], now)
+                await asyncio.sleep(0.25)
+        finally:
+            await conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
 # -- figures -----------------------------------------------------------------------------
 
 
@@ -317,12 +349,13 @@ class Planned:
 def plan_intake(rate: float, duration: float, seed: int) -> list[Planned]:
     """Singles, red pairs (two police 'missing') and amber pairs (school + health)."""
     from aggregator import synthetic
+    from aggregator.concerns.schemas import ConcernSubmission
     from aggregator.concerns.vocab import AgencyType
     from matching.synthetic import generate_population
 
     rng = random.Random(seed)
     slots = int(rate * duration)
-    population = generate_population(slots, records_per_child=(1, 1), seed=seed)
+    population = generate_population(slots * 2, records_per_child=(1, 1), seed=seed)
     children = [c for c in (synthetic.child_part(r) for r in population.records) if c]
     rng.shuffle(children)
     today = date.today()
@@ -339,7 +372,14 @@ def plan_intake(rate: float, duration: float, seed: int) -> list[Planned]:
             f"PIPE-{seed}-{n}", child, category, observed, rng, AgencyType(kind), severity=2
         )
 
-    it = iter(children)
+    def valid(child: dict[str, Any]) -> bool:
+        try:
+            ConcernSubmission.model_validate(body(child, "school", "neglect"))
+        except ValueError:
+            return False
+        return True
+
+    it = iter(c for c in children if valid(c))
     for slot in free:
         if slot in taken:
             continue
@@ -364,12 +404,14 @@ def plan_intake(rate: float, duration: float, seed: int) -> list[Planned]:
     return [plan[s] for s in sorted(plan)]
 
 
-async def concern_to_alert(url: str) -> dict[str, dict[str, Any]]:
-    """Per severity: crossing concern's received_at to the alert's first outbox row."""
+async def concern_to_alert(url: str, seen: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """Per severity: from the crossing concern's received_at to the alert's first outbox
+    row being written (`written`) and being seen committed (`visible`)."""
     rows = await fetch(
         url,
         """
-        SELECT a.id, a.severity, a.rule_id, a.evidence, min(n.created_at) AS written
+        SELECT a.id, a.severity, a.rule_id, a.evidence, min(n.created_at) AS written,
+               array_agg(n.id) AS notes
         FROM alert a JOIN alert_notification n ON n.alert_id = a.id
         WHERE n.event = 'opened'
         GROUP BY a.id
@@ -389,9 +431,14 @@ async def concern_to_alert(url: str) -> dict[str, dict[str, Any]]:
             for c in json.loads(r["evidence"]).get("concern_ids", [])
             if c in received and received[c] <= r["written"]
         ]
-        if times:
-            out[r["severity"]].append((r["written"] - max(times)).total_seconds())
-    return {sev: pct(v) for sev, v in sorted(out.items())}
+        if not times:
+            continue
+        crossing = max(times)
+        out[f"{r['severity']}_written"].append((r["written"] - crossing).total_seconds())
+        visible = min((seen[n] for n in r["notes"] if n in seen), default=None)
+        if visible is not None:
+            out[f"{r['severity']}_visible"].append(visible - crossing.timestamp())
+    return {k: pct(v) for k, v in sorted(out.items())}
 
 
 def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
@@ -415,6 +462,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     receiver = start_receiver([port_a, port_b], receipts_log, down)
     server = start_server(url, svc_port, args.workers)
     schedulers = start_schedulers(url, args, logdir)
+    watcher = Watcher(url)
     codes: list[int | None] = []
     try:
         time.sleep(max(t0 - time.time(), 0))
@@ -440,6 +488,7 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         stop_server(server)
         receiver.terminate()
         receiver.wait(10)
+        watcher.close()
     receipts = read_receipts(receipts_log)
     first: dict[str, tuple[float, int]] = {}
     for t, port, d in receipts:
@@ -448,11 +497,14 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     notes = asyncio.run(
         fetch(url, "SELECT id, state, created_at, attempts FROM alert_notification")
     )
-    lat: dict[int, list[float]] = defaultdict(list)
+    lat: dict[int, list[float]] = defaultdict(list)  # from the row being seen committed
+    written: dict[int, list[float]] = defaultdict(list)  # from its created_at
     for n in notes:
         if n["id"] in first:
             t, port = first[n["id"]]
-            lat[port].append(t - n["created_at"].timestamp())
+            written[port].append(t - n["created_at"].timestamp())
+            if n["id"] in watcher.seen:
+                lat[port].append(max(t - watcher.seen[n["id"]], 0.0))
     states = Counter(n["state"] for n in notes)
     delivered_ids = {n["id"] for n in notes if n["state"] == "delivered"}
     lost = sum(1 for n in notes if n["id"] not in first)
@@ -471,9 +523,10 @@ def run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
                 "offered_per_second",
             )
         },
-        "concern_to_alert_seconds": asyncio.run(concern_to_alert(url)),
-        "delivery_seconds_receiver_B_up": pct(lat[port_b]),
-        "delivery_seconds_receiver_A_down_for_a_while": pct(lat[port_a]),
+        "concern_to_alert_seconds": asyncio.run(concern_to_alert(url, watcher.seen)),
+        "delivery_seconds_visible_to_receipt_B_up": pct(lat[port_b]),
+        "delivery_seconds_visible_to_receipt_A_down_a_while": pct(lat[port_a]),
+        "delivery_seconds_written_to_receipt_B_up": pct(written[port_b]),
         "deliveries": len(first),
         "deliveries_per_second": round(len(first) / (times[-1] - times[0]), 1)
         if len(times) > 1
