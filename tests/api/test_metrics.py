@@ -1,6 +1,10 @@
 """`/metrics`: Prometheus text behind a bearer token, with the families of issue 15."""
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -136,3 +140,20 @@ async def test_metrics_are_not_served_when_no_token_is_set(
     assert db.settings.metrics_token is None
     r = await client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert r.status_code == 404
+
+
+@pytest.mark.slow
+def test_multiprocess_mode_adds_up_every_process(tmp_path: Path) -> None:
+    """Workers and the scheduler process each count; a scrape sees the sum."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    count = "from aggregator.core import metrics as m; m.OUTBOX_DELIVERED.labels('webhook').inc(2)"
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", count], env=env, check=True, timeout=60)
+    read = (
+        "from prometheus_client import generate_latest; from aggregator.core import metrics as m;"
+        "print(generate_latest(m.process_registry()).decode())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", read], env=env, check=True, timeout=60, capture_output=True
+    ).stdout.decode()
+    assert samples(out)["aggregator_outbox_delivered_total"][(("channel", "webhook"),)] == 4
