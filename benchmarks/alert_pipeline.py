@@ -64,7 +64,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # -- the receiver (its own process) -------------------------------------------------------
 
 
-async def _receiver(ports: list[int], out: Any, down: dict[int, tuple[float, float]]) -> None:
+async def _receiver(
+    ports: list[int], out: Any, down: dict[int, tuple[float, float]], hanging: list[int]
+) -> None:
     """HTTP/1.1 keep-alive; answers 204 to every POST and logs `time port delivery-id`.
 
     A port in `down` refuses connections (its listening socket closed, open
@@ -98,6 +100,14 @@ async def _receiver(ports: list[int], out: Any, down: dict[int, tuple[float, flo
 
         return handle
 
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while await reader.read(65536):  # never answers: a receiver that hangs
+                pass
+        writer.close()
+
+    for p in hanging:
+        await asyncio.start_server(hang, HOST, p, backlog=1024)
     servers = {p: await asyncio.start_server(handler(p), HOST, p, backlog=1024) for p in ports}
     for port, (start, end) in down.items():
         await asyncio.sleep(max(start - time.time(), 0))
@@ -119,7 +129,7 @@ def receiver_main(spec: str) -> None:
     s = json.loads(spec)
     down = {int(k): tuple(v) for k, v in s["down"].items()}
     with open(s["log"], "a", buffering=1) as out:
-        asyncio.run(_receiver(s["ports"], out, down))  # type: ignore[arg-type]
+        asyncio.run(_receiver(s["ports"], out, down, s.get("hanging", [])))  # type: ignore[arg-type]
 
 
 def read_receipts(path: Path) -> list[tuple[float, int, str]]:
@@ -196,8 +206,13 @@ def stop_all(procs: list[subprocess.Popen[bytes]]) -> list[int | None]:
     return codes
 
 
-def start_receiver(ports: list[int], log: Path, down: dict[int, tuple[float, float]]) -> Any:
-    spec = json.dumps({"ports": ports, "log": str(log), "down": down})
+def start_receiver(
+    ports: list[int],
+    log: Path,
+    down: dict[int, tuple[float, float]],
+    hanging: list[int] | None = None,
+) -> Any:
+    spec = json.dumps({"ports": ports, "log": str(log), "down": down, "hanging": hanging or []})
     proc = subprocess.Popen([sys.executable, __file__, "--receiver", spec], cwd=ROOT)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -604,6 +619,16 @@ async def write_outbox(url: str, subs: list[str], n: int, tag: str) -> None:
         await conn.close()
 
 
+async def healthy_pending(url: str, hanging_subs: set[str]) -> int:
+    rows = await fetch(
+        url,
+        "SELECT count(*) FROM alert_notification WHERE state = 'pending' "
+        "AND NOT (subscription_id = ANY($1::varchar[]))",
+        list(hanging_subs),
+    )
+    return int(rows[0][0])
+
+
 async def seed_alert(url: str) -> None:
     import asyncpg
 
@@ -634,19 +659,23 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
     url = args.database_url
     asyncio.run(fresh_database(url))
     ports = [free_port() for _ in range(args.receivers)]
+    hanging = [free_port() for _ in range(args.hanging)]
     targets = [f"http://{HOST}:{ports[i % len(ports)]}/hook/{i}" for i in range(args.subscriptions)]
+    # One more subscription per hanging receiver: its rows are interleaved with the rest.
+    targets += [f"http://{HOST}:{p}/hook/hang" for p in hanging]
     _, subs = asyncio.run(setup_principals(url, targets))
+    hanging_subs = set(subs[args.subscriptions :])
     asyncio.run(seed_alert(url))
     asyncio.run(write_outbox(url, subs, args.backlog, "backlog"))
     logdir = Path(tempfile.mkdtemp(prefix="alert_throughput_"))
     log = logdir / "receipts.log"
-    receiver = start_receiver(ports, log, {})
+    receiver = start_receiver(ports, log, {}, hanging)
     schedulers = start_schedulers(url, args, logdir)
     load_before = os.getloadavg()[0]
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
-            if asyncio.run(outbox_counts(url))["pending"] == 0:
+            if asyncio.run(healthy_pending(url, hanging_subs)) == 0:
                 break
             time.sleep(0.5)
         backlog = read_receipts(log)
@@ -666,7 +695,7 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
 
         asyncio.run(steady())
         deadline = time.time() + 60
-        while time.time() < deadline and asyncio.run(outbox_counts(url))["pending"]:
+        while time.time() < deadline and asyncio.run(healthy_pending(url, hanging_subs)):
             time.sleep(0.5)
         cpu = scheduler_cpu(schedulers)
         load_after = os.getloadavg()[0]
@@ -675,9 +704,15 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
         receiver.terminate()
         receiver.wait(10)
     receipts = read_receipts(log)
-    notes = asyncio.run(
-        fetch(url, "SELECT id, state, created_at, dedupe_key FROM alert_notification")
+    every = asyncio.run(
+        fetch(
+            url,
+            "SELECT id, state, created_at, dedupe_key, attempts, subscription_id "
+            "FROM alert_notification",
+        )
     )
+    notes = [n for n in every if n["subscription_id"] not in hanging_subs]
+    stuck = [n for n in every if n["subscription_id"] in hanging_subs]
     first: dict[str, float] = {}
     for t, _, d in receipts:
         first[d] = min(first.get(d, t), t)
@@ -699,6 +734,11 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
         "duplicates": duplicates(receipts),
         "outbox_states": dict(Counter(n["state"] for n in notes)),
         "lost_deliveries": sum(1 for n in notes if n["id"] not in first),
+        "hanging_receiver_rows": {
+            "rows": len(stuck),
+            "states": dict(Counter(n["state"] for n in stuck)),
+            "attempts_total": sum(n["attempts"] for n in stuck),
+        },
         "scheduler_cpu_ms_per_delivery": round(cpu * 1000 / max(len(first), 1), 2),
         "load_average_1min": [round(load_before, 1), round(load_after, 1)],
         "cpus": os.cpu_count(),
@@ -733,6 +773,9 @@ def main() -> None:
     parser.add_argument("--steady", type=float, default=30.0)
     parser.add_argument("--receivers", type=int, default=4)
     parser.add_argument("--subscriptions", type=int, default=8)
+    parser.add_argument(
+        "--hanging", type=int, default=1, help="receivers that accept and never answer"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     report = run_pipeline(args) if args.mode == "pipeline" else run_throughput(args)
