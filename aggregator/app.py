@@ -19,6 +19,7 @@ from aggregator.children.review_view import backlog_counts
 from aggregator.children.routes import router as children_router
 from aggregator.children.web import router as children_pages
 from aggregator.concerns.routes import router as concerns_router
+from aggregator.core import metrics
 from aggregator.core.db import Database
 from aggregator.core.inputs import refuse_unsafe_input
 from aggregator.core.limits import (
@@ -146,6 +147,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_middleware(ApiRateLimitMiddleware, limits=app.state.rate_limits)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    metrics.install(app)  # /metrics and request counts, refused requests included (issue 15)
     # Outermost, so refused requests (413, 429) are logged like any other.
     app.add_middleware(AccessLogMiddleware, cacheable_prefixes=("/static/", ASSETS_PREFIX))
 

@@ -13,12 +13,16 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from aggregator.core.db import Database
 from aggregator.core.logs import configure_logging
@@ -27,8 +31,8 @@ from aggregator.core.types import utcnow
 from alerts import repository as repo
 from alerts import service
 from alerts.lease import Lease, LeaseLost
-from alerts.models import AlertJobState
-from alerts.outbox import DeliveryStats, deliver_due
+from alerts.models import AlertJobState, SchedulerLease
+from alerts.outbox import Deliverer, DeliveryStats, deliver_due
 from alerts.rules import RuleSet, load_rules
 from alerts.service import AlertConflict, SweepStats
 
@@ -73,6 +77,23 @@ class AlertJobs:
     async def _fence(self, session: object) -> None:
         if self.use_lease:
             await self.lease.fence(session)  # type: ignore[arg-type]
+
+    async def _holds_lease(self, session: AsyncSession) -> None:
+        """Delivery's check: a plain read of the lease row, no lock.
+
+        `fence` locks the lease row until commit, and a sweep batch holds that lock
+        for its whole transaction: claims would wait for it. Claims need no lock to be
+        safe (two processes never claim the same row); the lease only says who delivers.
+        """
+        row = (
+            await session.execute(
+                select(col(SchedulerLease.holder), col(SchedulerLease.expires_at)).where(
+                    col(SchedulerLease.name) == self.lease.name
+                )
+            )
+        ).first()
+        if row is None or row[0] != self.lease.holder or row[1] < utcnow():
+            raise LeaseLost(self.lease.name)
 
     async def heartbeat(self) -> None:
         """Take or renew the lease; a process that just took it sweeps at once."""
@@ -170,7 +191,18 @@ class AlertJobs:
             self.wake("alerts.deliver")
         return count
 
+    def deliverer(self, db: Database | None = None) -> Deliverer:
+        """The continuous delivery worker of a scheduler; it acts only while the lease is ours."""
+        return Deliverer(
+            db or self.db,
+            self.settings,
+            fence=self._holds_lease if self.use_lease else None,
+            active=self.active,
+            now=self.clock,
+        )
+
     async def deliver(self) -> DeliveryStats:
+        """One delivery round (`alerts run-once`); a scheduler runs `deliverer()` instead."""
         if not self.active():
             return DeliveryStats()
         return await deliver_due(
@@ -182,6 +214,67 @@ class AlertJobs:
         escalated = await self.escalate()
         delivery = await self.deliver()
         return RunOnce(sweep, escalated, delivery)
+
+
+class DeliveryThread:
+    """The deliverer on its own thread, event loop and connection pool.
+
+    A sweep evaluates hundreds of children per batch in Python on the scheduler's
+    event loop; sharing that loop, deliveries waited for each batch to finish. On
+    its own loop the deliverer gets its share of the interpreter meanwhile.
+    """
+
+    def __init__(self, jobs: AlertJobs, settings: Settings) -> None:
+        self.jobs = jobs
+        self.settings = settings
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.deliverer: Deliverer | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._finished: asyncio.Event | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._main, name="alerts-delivery", daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+
+    def _main(self) -> None:
+        asyncio.run(self._run())
+
+    async def _run(self) -> None:
+        db = Database(self.settings)
+        try:
+            self.loop = asyncio.get_running_loop()
+            self._finished = asyncio.Event()
+            self.deliverer = self.jobs.deliverer(db)
+            self.deliverer.start()
+            self._ready.set()
+            await self._finished.wait()
+        finally:
+            self._ready.set()
+            await db.dispose()
+
+    def wake(self) -> None:
+        if self.loop is not None and self.deliverer is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has just closed
+                self.loop.call_soon_threadsafe(self.deliverer.wake)
+
+    async def _stop_here(self) -> DeliveryStats:
+        assert self.deliverer is not None and self._finished is not None
+        try:
+            return await self.deliverer.stop()
+        finally:
+            self._finished.set()
+
+    async def stop(self) -> DeliveryStats:
+        """Settle or release in-flight deliveries on the delivery loop, then end the thread."""
+        if self._thread is None or self.loop is None or self.deliverer is None:
+            return DeliveryStats()
+        future = asyncio.run_coroutine_threadsafe(self._stop_here(), self.loop)
+        try:
+            return await asyncio.wrap_future(future)
+        finally:
+            await asyncio.to_thread(self._thread.join, 30)
 
 
 def _logged(name: str, job: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
@@ -213,8 +306,12 @@ class SchedulerRunner:
             },
         )
         self.jobs.wake = self._wake
+        self.delivery = DeliveryThread(self.jobs, settings)
 
     def _wake(self, job_id: str) -> None:
+        if job_id == "alerts.deliver":
+            self.delivery.wake()
+            return
         job = self.scheduler.get_job(job_id)
         if job is not None:
             job.modify(next_run_time=datetime.now(UTC))
@@ -245,16 +342,20 @@ class SchedulerRunner:
             seconds=s.escalation_interval_seconds,
             id="alerts.escalate",
         )
-        add(
-            _logged("delivery", self.jobs.deliver),
-            "interval",
-            seconds=s.delivery_interval_seconds,
-            id="alerts.deliver",
-        )
+        # Delivery is not an interval job: it runs while there is work (issue 15).
+        self.delivery.start()
         self.scheduler.start()
         log.info("alert scheduler started (holder %s)", self.jobs.lease.holder)
 
     async def stop(self) -> None:
+        """Settle or release deliveries in flight first (a sent one is marked delivered,
+        a claimed unsent one is free at once), then stop the jobs and give up the lease."""
+        try:
+            stats = await self.delivery.stop()
+            if stats.released:
+                log.info("delivery stopped: %d released for another process", stats.released)
+        except Exception as exc:
+            log.error("delivery did not stop cleanly: %s", type(exc).__name__)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         with contextlib.suppress(Exception):

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+import aiohttp
 
 SIGNATURE_HEADER = "X-Aggregator-Signature"
 DELIVERY_HEADER = "X-Aggregator-Delivery"
 EVENT_HEADER = "X-Aggregator-Event"
+_MAX_ANSWER = 64 * 1024
 
 
 class UnsafeTarget(ValueError):
@@ -144,7 +145,7 @@ async def check_target(url: str, *, allow_private: bool, require_https: bool = F
     return Target(url=url, host=host, address=str(addresses[0]))
 
 
-def pinned_request(target: Target) -> tuple[str, dict[str, str], dict[str, Any]]:
+def pinned_request(target: Target) -> tuple[str, dict[str, str], str | None]:
     """The URL with the checked address in place of the name, the Host header, and
     the TLS server name: the certificate is still verified against the name."""
     parts = urlsplit(target.url)
@@ -154,12 +155,12 @@ def pinned_request(target: Target) -> tuple[str, dict[str, str], dict[str, Any]]
         netloc += f":{parts.port}"
     url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
     host_header = parts.netloc.rsplit("@", 1)[-1]
-    extensions: dict[str, Any] = {"sni_hostname": target.host} if parts.scheme == "https" else {}
-    return url, {"Host": host_header}, extensions
+    server_name = target.host if parts.scheme == "https" else None
+    return url, {"Host": host_header}, server_name
 
 
 async def post(
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     target: Target,
     secret: str,
     delivery_id: str,
@@ -167,9 +168,13 @@ async def post(
     payload: dict[str, Any],
     timeout_seconds: float,
 ) -> None:
-    """One attempt; any non-2xx answer or network error is a failure to retry."""
+    """One attempt; any non-2xx answer, network error or timeout is a failure to retry.
+
+    `timeout_seconds` bounds the whole attempt (connect, send, answer), so a receiver
+    that answers a byte at a time cannot hold a delivery slot for longer.
+    """
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-    url, host_header, extensions = pinned_request(target)
+    url, host_header, server_name = pinned_request(target)
     headers = {
         **host_header,
         "Content-Type": "application/json",
@@ -179,15 +184,19 @@ async def post(
         SIGNATURE_HEADER: sign(secret, int(time.time()), body),
     }
     try:
-        response = await client.post(
+        async with session.post(
             url,
-            content=body,
+            data=body,
             headers=headers,
-            timeout=timeout_seconds,
-            follow_redirects=False,
-            extensions=extensions,
-        )
-    except httpx.HTTPError as exc:
+            timeout=aiohttp.ClientTimeout(total=timeout_seconds),
+            allow_redirects=False,
+            server_hostname=server_name,
+        ) as response:
+            status = response.status
+            await response.content.read(_MAX_ANSWER)  # the answer is not used: read a little
+    except TimeoutError as exc:
+        raise DeliveryFailed("receiver did not answer in time") from exc
+    except aiohttp.ClientError as exc:
         raise DeliveryFailed(f"network error: {type(exc).__name__}") from exc
-    if not 200 <= response.status_code < 300:
-        raise DeliveryFailed(f"receiver answered HTTP {response.status_code}")
+    if not 200 <= status < 300:
+        raise DeliveryFailed(f"receiver answered HTTP {status}")

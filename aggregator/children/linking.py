@@ -26,6 +26,7 @@ from aggregator.children.models import BlockingKey, Child, HouseholdKey, ReviewI
 from aggregator.concerns.models import ChildRecord, RelatedPerson
 from aggregator.concerns.schemas import ConcernSubmission
 from aggregator.concerns.service import Stored, submit
+from aggregator.core import metrics
 from aggregator.core.deferred import defer, touched
 from aggregator.core.driver import write_deferred
 from aggregator.core.rows import new_row
@@ -296,6 +297,7 @@ async def finish_record(
     await index_record(session, rec, related, result.keys or None)
     items = [_review_item(rec, candidate) for candidate in result.pending_reviews]
     defer(session, items)
+    metrics.LINK_OUTCOMES.labels(result.outcome).inc()
     result.review_items = [item.id for item in items]
     _link_event(
         session,

@@ -86,6 +86,17 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     smtp_ssl: bool = False
     smtp_from: str = "alerts@aggregator.invalid"
+    # Alert delivery and /metrics (issue 15). Delivery runs continuously in the
+    # lease holder, polling the outbox this often while idle (and at once after an
+    # alert change); `delivery_interval_seconds` above is no longer used by it.
+    delivery_poll_seconds: float = Field(default=0.25, gt=0)
+    delivery_batch: int = Field(default=200, ge=1)  # outbox rows claimed per query
+    delivery_concurrency: int = Field(default=100, ge=1)  # requests in flight in all
+    delivery_per_receiver: int = Field(default=8, ge=1)  # ... to one host:port or SMTP server
+    # On SIGTERM, requests under way get this long to finish and be settled.
+    delivery_stop_grace_seconds: float = Field(default=10.0, ge=0)
+    # /metrics is served only when set, to `Authorization: Bearer <token>`.
+    metrics_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> "Settings":

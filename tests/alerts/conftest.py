@@ -1,6 +1,6 @@
 """Fixtures of the alert tests: the suite's database with alert settings, a builder."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -8,6 +8,7 @@ import pytest
 from aggregator.app import create_app
 from aggregator.core.db import Database
 from tests.alerts.helpers import ALERT_SETTINGS, World
+from tests.alerts.receivers import Receiver
 
 
 @pytest.fixture
@@ -28,3 +29,13 @@ async def aclient(adb: Database) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+@pytest.fixture
+def receivers() -> Iterator[list[Receiver]]:
+    """Local webhook receivers a test starts with `serve(receivers)`; shut down after it."""
+    made: list[Receiver] = []
+    yield made
+    for r in made:
+        r.shutdown()
+        r.server_close()

@@ -107,10 +107,10 @@ async def test_a_delivery_resolves_once_and_connects_to_the_checked_address(
 def test_https_is_pinned_with_the_name_as_tls_server_name() -> None:
     target = webhook.Target(url="https://hooks.example:8443/a?b=c", host="hooks.example",
                             address="2606:4700::1")  # fmt: skip
-    url, headers, extensions = webhook.pinned_request(target)
+    url, headers, server_name = webhook.pinned_request(target)
     assert url == "https://[2606:4700::1]:8443/a?b=c"
     assert headers == {"Host": "hooks.example:8443"}
-    assert extensions == {"sni_hostname": "hooks.example"}
+    assert server_name == "hooks.example"
 
 
 async def test_a_hub_user_sees_only_that_a_delivery_failed(
