@@ -46,6 +46,11 @@ class Comparison:
     levels: tuple[Level, ...] = ()
     #: which term-frequency table adjusts the exact level (None: no adjustment)
     term_frequency: str | None = None
+    #: how far below the shipped u a rare value's frequency may take the exact level
+    #: (1.0: term frequencies only ever weaken it)
+    tf_min_u_ratio: float = 0.125
+    #: the level term frequencies adjust
+    tf_level: str = "exact"
 
     def compare(self, a: Features, b: Features) -> int | None:
         raise NotImplementedError
@@ -223,6 +228,10 @@ class PostcodeComparison(Comparison):
 
     field = "postcode"
     title = "postcode"
+    # a postcode shared by very many records (a hostel, a refuge) says little
+    term_frequency = "postcode"
+    tf_min_u_ratio = 1.0
+    tf_level = "unit"
     levels = (
         Level("unit", "same postcode", 0.65, 0.0002),
         Level("one_character", "one character different", 0.03, 0.0005),
