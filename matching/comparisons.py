@@ -72,11 +72,12 @@ class GivenNameComparison(Comparison):
         Level("exact", "exact", 0.80, 0.01),
         Level("swapped", "given and family names swapped", 0.004, 0.00001),
         Level("nickname", "nickname or variant of the same name", 0.05, 0.002),
-        Level("jaro_winkler_92", "very similar spelling", 0.06, 0.003),
-        Level("phonetic", "sounds the same", 0.02, 0.004),
+        # at one home a similar name is as often a twin's (Mia, Mila) as a typo
+        Level("jaro_winkler_92", "very similar spelling", 0.06, 0.003, u_household=0.01),
+        Level("phonetic", "sounds the same", 0.02, 0.004, u_household=0.01),
         Level("middle_name", "matches a middle or other name", 0.01, 0.001),
         Level("initial", "initial only, agrees", 0.02, 0.003, u_household=0.1),
-        Level("jaro_winkler_85", "similar spelling", 0.02, 0.02),
+        Level("jaro_winkler_85", "similar spelling", 0.02, 0.02, u_household=0.04),
         Level("crossed", "one record's given name is the other's family name", 0.004, 0.0005),
         Level("different", "different", 0.012, 0.9565),
     )
@@ -275,6 +276,11 @@ class AddressComparison(Comparison):
     def compare(self, a: Features, b: Features) -> int | None:
         if a.address is None or b.address is None:
             return None
+        if a.pc_district is not None and b.pc_district not in (None, a.pc_district):
+            # "Station Road" in Leeds is not "Station Road" in Leicester: across
+            # postcode districts a street's name says nothing; the postcode
+            # comparison already counts the different places
+            return None if a.address == b.address else self.DIFFERENT
         if a.address == b.address:
             return self.EXACT
         x, y = a.address_street, b.address_street

@@ -401,6 +401,10 @@ class MatchModel:
             if i == self._given and level in self._given_unlike and _kin(a, b, household):
                 total += self.sibling_penalty
                 contributions.append(self._sibling_contribution())
+        guard = self._twin_guard(a, child, contributions, total)
+        if guard is not None:
+            total += guard.bits
+            contributions.append(guard)
         if conflict is not None:
             contributions.append(
                 Contribution(
@@ -415,6 +419,38 @@ class MatchModel:
             )
         return MatchScore(
             total, probability_from_bits(total), contributions, self.prior_bits, conflict
+        )
+
+    def _twin_guard(
+        self,
+        a: Features,
+        child: Sequence[Features],
+        contributions: list[Contribution],
+        total: float,
+    ) -> Contribution | None:
+        """At most a review when only the home and the birthday say "same child".
+
+        Twins share surname, birthday and address; only the given name (or an
+        identifier) tells them apart. A record at the child's home that gives no full
+        given name to compare and no agreeing NHS number or UPN cannot be linked
+        automatically, however well the rest agrees: it goes to a person.
+        """
+        if probability_from_bits(total) < self.link_threshold:
+            return None
+        if not any(same_place(a, b) for b in child):
+            return None
+        levels = {c.field: c.level for c in contributions}
+        if levels.get("nhs_number") == "exact" or levels.get("upn") == "exact":
+            return None
+        if levels.get("given_name") not in (None, "initial"):
+            return None
+        cap = bits_from_probability(self.link_threshold) - 0.01
+        return Contribution(
+            "household",
+            "twin_guard",
+            "same home, but no given name to tell twins apart: a person decides",
+            min(cap - total, 0.0),
+            "household",
         )
 
     def _label(self, i: int, level: int, bits: float, household: bool) -> str:
