@@ -71,7 +71,7 @@ class GivenNameComparison(Comparison):
     levels = (
         Level("exact", "exact", 0.80, 0.01),
         Level("swapped", "given and family names swapped", 0.004, 0.00001),
-        Level("nickname", "nickname or variant of the same name", 0.05, 0.002),
+        Level("nickname", "nickname or variant of the same name", 0.05, 0.002, u_household=0.01),
         # at one home a similar name is as often a twin's (Mia, Mila) as a typo
         Level("jaro_winkler_92", "very similar spelling", 0.06, 0.003, u_household=0.01),
         Level("phonetic", "sounds the same", 0.02, 0.004, u_household=0.01),

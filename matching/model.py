@@ -215,6 +215,9 @@ class MatchModel:
             for c in self.comparisons
             if any(lv.u_household is not None for lv in c.levels)
         }
+        #: children known to the service; above 1/prior it lowers the prior to
+        #: 1/population (`set_population`): a chance match is likelier among more
+        self.population = 0
         self._cache: dict[str, tuple[ChildRecord, Features]] = {}
         self._refresh()
 
@@ -227,7 +230,10 @@ class MatchModel:
 
     def _refresh(self) -> None:
         """Precompute bits per level; call after changing m, u or the prior."""
-        self.prior_bits = bits_from_probability(self.prior)
+        prior = self.prior
+        if self.population > 0:
+            prior = min(prior, 1.0 / self.population)
+        self.prior_bits = bits_from_probability(prior)
         self._bits: list[list[float]] = []
         self._bits_household: list[list[float]] = []
         for c in self.comparisons:
@@ -257,6 +263,17 @@ class MatchModel:
         self._given_unlike = frozenset(
             i for i, lv in enumerate(given_levels) if lv.name in ("different", "crossed")
         )
+
+    def set_population(self, children: int) -> None:
+        """How many children are known: the prior becomes ``min(prior, 1/children)``,
+        so that thresholds keep their meaning as the population grows (one child in
+        100,000 is a rarer chance match than one in 600)."""
+        children = max(children, 0)
+        floor = 1.0 / self.prior
+        changes = max(children, self.population) > floor
+        self.population = children
+        if changes:
+            self._refresh()
 
     def features(self, record: ChildRecord) -> Features:
         """Normalised forms of a record, cached by id (recomputed if the record changed)."""
@@ -362,6 +379,9 @@ class MatchModel:
         ``conflict``: a different child, whatever the rest says.
         """
         skip_initials, skip_partial_dates = _vague(a, child)
+        # the record is at the child's home if it shares one with any of its records:
+        # then every field weighs as it does among siblings, whichever record it meets
+        at_home = any(same_place(a, b) for b in child)
         contributions: list[Contribution] = []
         total = self.prior_bits
         conflict = None
@@ -375,7 +395,7 @@ class MatchModel:
                 level = c.compare(a, b)
                 if level is None:
                     continue
-                household = same_place(a, b)
+                household = at_home
                 bits = self._field_bits(i, level, a, household)
                 if best is None or bits > best[0]:
                     best = (bits, level, household, b)
@@ -386,7 +406,7 @@ class MatchModel:
                 if held and a.nhs not in held:
                     level = c.level_index("different_valid")
                     b = next(b for b in child if b.nhs_valid)
-                    best = (self._field_bits(i, level, a, False), level, False, b)
+                    best = (self._field_bits(i, level, a, at_home), level, at_home, b)
                     conflict = "nhs_number"
             elif c.field == "upn" and best[1] == c.level_index("different"):
                 conflict = conflict or "upn"
@@ -438,7 +458,7 @@ class MatchModel:
         if probability_from_bits(total) < self.link_threshold:
             return None
         if not any(same_place(a, b) for b in child):
-            return None
+            return None  # (callers pass the same child: cheap next to scoring)
         levels = {c.field: c.level for c in contributions}
         if levels.get("nhs_number") == "exact" or levels.get("upn") == "exact":
             return None

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.audit import AuditEntry, record
 from aggregator.audit.service import Actor
-from aggregator.children import model_store
+from aggregator.children import frequencies, model_store
 from aggregator.children import repository as repo
 from aggregator.children.identity import (
     address_key,
@@ -306,10 +306,12 @@ async def _revisit(
 ) -> None:
     """Reconsider the children this record touched now that it has a home.
 
-    A child the record matched only possibly (often a provisional child made by an
-    earlier, sparser record) joins the record's child when, with this record's
-    values added, one of its records matches the whole child very surely
-    (MERGE_THRESHOLD) and nothing speaks against it (`may_merge_automatically`'s
+    A child the record matched only possibly, or could not be merged with (often a
+    provisional child made by an earlier, sparser record), joins the record's child
+    when, with this record's values added, one of its records matches the whole
+    child: at the link threshold for a child of one record (as if that record
+    arrived now), very surely (MERGE_THRESHOLD) for a longer history; and nothing
+    speaks against it (`may_merge_automatically`'s
     checks): so a sparse record that came first ends on the child it belongs to.
     """
     m = model()
@@ -328,7 +330,10 @@ async def _revisit(
             (m.score_child(f, home_f) for _, f in theirs[:PROFILE_COMPARE]),
             key=lambda score: score.weight,
         )
-        if joined.probability < MERGE_THRESHOLD or joined.conflict is not None:
+        # a child of one record joins as that record would link now; whole
+        # histories need the surer evidence of a merge
+        needed = m.link_threshold if len(theirs) == 1 else MERGE_THRESHOLD
+        if joined.probability < needed or joined.conflict is not None:
             continue
         if not children_agree(m, home, theirs):
             continue
@@ -439,6 +444,7 @@ async def resolve_record(
         result.probability = maybe[0][1].score.probability
     result.candidates = len(fast)
     result.keys = keys
+    frequencies.note(mine, new_child=not linked)
     rec.child_id, rec.link_outcome = result.child_id, result.outcome
     rec.link_probability = result.probability
     return result

@@ -175,15 +175,18 @@ _PROFILES = Fast(
 
 
 async def child_profiles(
-    session: AsyncSession, child_ids: Sequence[str]
+    session: AsyncSession, child_ids: Sequence[str], exclude: str | None = None
 ) -> dict[str, list[tuple[str, tuple[Any, ...]]]]:
     """Child id -> (a record id, match values) for each distinct set of identity
-    values its records hold (`identity.features_of` takes the values)."""
+    values its records hold (`identity.features_of` takes the values), leaving out
+    the record `exclude`."""
     if not child_ids:
         return {}
     rows = await _PROFILES.all(session, children=list(child_ids))
     found: dict[str, dict[tuple[Any, ...], str]] = {}
     for row in rows:
+        if row[1] == exclude:
+            continue
         values = (*row[2:4], tuple(json.loads(row[4])) if row[4] else (), *row[5:12])
         found.setdefault(row[0], {}).setdefault(values, row[1])
     return {
