@@ -705,6 +705,7 @@ class City:
             share = COMMUNITIES[community] / sum(COMMUNITIES.values())
             self.home[community] = rng.sample(districts, max(2, round(share * N_DISTRICTS)))
         self.streets: dict[str, str] = {}
+        self.units: dict[int, list[str]] = {}
         self.used_units: set[str] = set()
         self.hostels = [self._unit(rng.choice(districts)) for _ in range(6)]
 
@@ -714,10 +715,17 @@ class City:
         return self.rng.randint(1, N_DISTRICTS)
 
     def _unit(self, district: int) -> str:
-        n = self.rng.randrange(self.units_per_district)
-        letters, digit = divmod(n, 10)
-        a, b = divmod(letters % 400, 20)
-        return f"{AREA}{district} {digit}{_UNIT_LETTERS[a]}{_UNIT_LETTERS[b]}"
+        """One of the district's unit postcodes (random inward codes, fixed per district)."""
+        units = self.units.get(district)
+        if units is None:
+            codes = {
+                f"{self.rng.randrange(10)}{self.rng.choice(_UNIT_LETTERS)}"
+                f"{self.rng.choice(_UNIT_LETTERS)}"
+                for _ in range(self.units_per_district * 2)
+            }
+            units = self.units[district] = sorted(codes)[: self.units_per_district]
+            self.rng.shuffle(units)
+        return f"{AREA}{district} {self.rng.choice(units)}"
 
     def street(self, postcode: str) -> str:
         if postcode not in self.streets:
