@@ -26,11 +26,12 @@ scored pair by pair against the truth:
 - twin merges (twin pairs with records on one child), children holding two
   different NHS numbers or UPNs;
 - review items open, as a share of records;
-- wrong pairs by kind (a pair may be of several kinds): twins, siblings, the same
-  name with different dates of birth and postcodes, a sparse record joined, a
-  chain (the two records share no name, date of birth, postcode or identifier:
-  only other records hold them together), in a child with two NHS numbers, a
-  hostel's postcode, other.
+- wrong pairs by kind (a pair may be of several kinds): twins, siblings, cousins
+  (households of one surname, often in one street), the same name with different
+  dates of birth and postcodes (of the true children), the two records' given and
+  family names both differ, a sparse record joined, a chain (the two records
+  share no name, date of birth, postcode or identifier: only other records hold
+  them together), in a child with two NHS numbers, a hostel's postcode, other.
 
 `--order N` posts one population of N children twice, in two random orders, into
 two fresh databases and reports the pairwise F1 between the two results (the
@@ -166,14 +167,20 @@ def post(
     backend: str,
     concurrency: int,
     workers: int,
+    keep: bool = False,
 ) -> Placement:
-    """Post the records (in `order`) to a served process on a fresh database."""
+    """Post the records (in `order`) to a served process on a fresh database
+    (`keep`: leave the SQLite file for inspection; PostgreSQL's stays anyway)."""
     tmp: tempfile.TemporaryDirectory[str] | None = None
     if backend == "postgresql":
         from population import recreate_database
 
         asyncio.run(recreate_database(PG_URL))
         url = PG_URL
+    elif keep:
+        path = Path(tempfile.mkdtemp(prefix="linkage_scale_")) / "linkage.db"
+        print(f"  keeping the SQLite database: {path}", file=sys.stderr, flush=True)
+        url = f"sqlite+aiosqlite:///{path}"
     else:
         tmp = tempfile.TemporaryDirectory(prefix="linkage_scale_")
         url = f"sqlite+aiosqlite:///{tmp.name}/linkage.db"
@@ -305,6 +312,10 @@ def wrong_link_kinds(population: Population, placed: dict[str, str]) -> dict[str
                 ):
                     kinds["same_name_other_dob_and_postcode"] += 1
                     found = True
+                na, nb = fa["name"].split("|"), fb["name"].split("|")
+                if na[0] != nb[0] and na[1] != nb[1]:
+                    kinds["given_and_family_names_differ"] += 1
+                    found = True
                 if ra.sparse or rb.sparse:
                     kinds["sparse_record_joined"] += 1
                     found = True
@@ -399,6 +410,7 @@ def run_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
         args.backend,
         args.concurrency,
         args.workers,
+        keep=args.keep_db,
     )
     t = time.perf_counter()
     result = score(population, placement)
@@ -490,7 +502,17 @@ def main() -> None:
     parser.add_argument(
         "--show-wrong", type=int, default=0, help="print N wrongly formed children (stderr)"
     )
+    parser.add_argument(
+        "--keep-db", action="store_true", help="keep the SQLite file (its path on stderr)"
+    )
+    parser.add_argument(
+        "--table-from", metavar="FILE", help="print the table of a saved --json run and stop"
+    )
     args = parser.parse_args()
+    if args.table_from:
+        lines = Path(args.table_from).read_text().splitlines()
+        print_table([json.loads(line) for line in lines if line.startswith("{")], args.backend)
+        return
     if args.order:
         result = run_order(args.order, args)
         if args.json:
