@@ -423,6 +423,21 @@ def run_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def rescore(size: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Score what an earlier (or interrupted) PostgreSQL run stored, without posting:
+    the population is regenerated from the same seed; only stored records count."""
+    population = generate(size, seed=args.seed)
+    placed, open_items, with_item = asyncio.run(_read_back(PG_URL))
+    stored = set(placed)
+    population.records = [r for r in population.records if r.ref in stored]
+    result = score(
+        population, Placement(placed, open_items, with_item, {"stored": len(placed)}, 0.0)
+    )
+    result["generate_seconds"] = result["score_seconds"] = 0.0
+    result["population"] = population.describe()
+    return result
+
+
 def run_order(size: int, args: argparse.Namespace) -> dict[str, Any]:
     population = generate(size, seed=args.seed)
     truth = population.child_of()
@@ -503,6 +518,11 @@ def main() -> None:
         "--show-wrong", type=int, default=0, help="print N wrongly formed children (stderr)"
     )
     parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score what bench_linkbench holds (a run of --sizes N, perhaps interrupted)",
+    )
+    parser.add_argument(
         "--keep-db", action="store_true", help="keep the SQLite file (its path on stderr)"
     )
     parser.add_argument(
@@ -535,7 +555,7 @@ def main() -> None:
         return
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
-        result = run_size(size, args)
+        result = rescore(size, args) if args.rescore else run_size(size, args)
         results.append(result)
         if args.json:
             print(json.dumps(result), flush=True)
