@@ -37,6 +37,12 @@ COMPARED_FIELDS = [
     ("town", "Town"),
     ("postcode", "Postcode"),
 ]
+# How the page says why an agency gave no NHS number (vocab.NhsNumberMissingReason).
+NHS_MISSING_REASONS = {
+    "unknown": "not known to the agency",
+    "not_yet_issued": "not yet issued",
+    "withheld_more_detrimental": "withheld: sharing it would be more detrimental to the child",
+}
 _NOTICES = {
     "same_child": "Recorded: the two records are the same child. Their concerns are now on one picture.",
     "different_children": "Recorded: the two records are different children. They will not be linked automatically.",
@@ -153,6 +159,7 @@ async def child_page(
             "timeline_svg": timeline_svg(picture["timeline"], date.today()),
             "network_svg": network_svg(picture["graph"], child.id),
             "notice": _NOTICES.get(done or ""),
+            "nhs_missing_reasons": NHS_MISSING_REASONS,
         },
     )
 
