@@ -36,6 +36,9 @@ class Level:
     u_household: float | None = None
     #: keep the shipped m when training: evidence too rare in unlabelled data to learn
     fixed_m: bool = False
+    #: keep the shipped u when training: a level defined given another field's
+    #: agreement, which random pairs (almost never at one postcode) cannot measure
+    fixed_u: bool = False
 
 
 class Comparison:
@@ -270,8 +273,17 @@ class AddressComparison(Comparison):
         Level("number_and_street", "same house number, similar street", 0.15, 0.0002),
         Level("street", "same street, different or missing number", 0.07, 0.003),
         Level("different", "different", 0.23, 0.9966),
+        # The postcode already said "same street": another house number there is
+        # another home (a neighbour, a cousin), not more evidence for this child.
+        Level(
+            "other_number",
+            "same postcode, different house number: another home",
+            0.03,
+            0.6,
+            fixed_u=True,
+        ),
     )
-    EXACT, NUMBER_STREET, STREET, DIFFERENT = range(4)
+    EXACT, NUMBER_STREET, STREET, DIFFERENT, OTHER_NUMBER = range(5)
 
     def compare(self, a: Features, b: Features) -> int | None:
         if a.address is None or b.address is None:
@@ -283,6 +295,14 @@ class AddressComparison(Comparison):
             return None if a.address == b.address else self.DIFFERENT
         if a.address == b.address:
             return self.EXACT
+        if a.pc_sector is not None and a.pc_unit == b.pc_unit:
+            # one UK postcode unit (counted by the postcode): the line only says
+            # whether it is the same home there
+            if a.address_number is None or b.address_number is None:
+                return None
+            if a.address_number != b.address_number:
+                return self.OTHER_NUMBER
+            return None
         x, y = a.address_street, b.address_street
         if x is None or y is None:
             return self.DIFFERENT

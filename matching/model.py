@@ -545,7 +545,9 @@ class MatchModel:
             old = self.u[c.field]
             seen = sum(counts[k])
             self.u[c.field] = [
-                (counts[k][lv] + prior_strength * old[lv]) / (seen + prior_strength)
+                old[lv]
+                if c.levels[lv].fixed_u
+                else (counts[k][lv] + prior_strength * old[lv]) / (seen + prior_strength)
                 for lv in range(len(c.levels))
             ]
         self._refresh()

@@ -130,11 +130,6 @@ async def test_name_and_postcode_only_record_does_not_join_same_named_child_else
     assert await child_of(db, elsewhere) != aisha_child
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17: exclusive identifiers - a record with another valid NHS number "
-    "joins a child on name, date of birth and address",
-)
 async def test_no_child_holds_two_valid_nhs_numbers(
     client: httpx.AsyncClient, db: Database
 ) -> None:
@@ -156,11 +151,6 @@ async def test_no_child_holds_two_valid_nhs_numbers(
     assert held and all(len(numbers) == 1 for numbers in held.values()), held
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17: twins merged - same surname, date of birth, address and mother, "
-    "different given names, NHS numbers and UPNs end on one child",
-)
 @pytest.mark.parametrize(
     ("one", "two", "family"),
     [("Hassan", "Hussain", "Khan"), ("Lily", "Lola", "Brown")],
@@ -207,12 +197,6 @@ async def test_twins_stay_apart(
     assert not first & second, "twins' records on one child"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17: whole-child matching and decisions revisited - the sparse record "
-    "joins the only same-named child, then pulls the cousin it belongs to (other date of "
-    "birth, NHS number and UPN) onto that child, and is never moved",
-)
 async def test_sparse_first_record_ends_on_the_right_child_once_better_records_arrive(
     client: httpx.AsyncClient, db: Database
 ) -> None:
