@@ -47,6 +47,7 @@ import argparse
 import asyncio
 import json
 import random
+import signal
 import socket
 import sys
 import tempfile
@@ -529,6 +530,8 @@ def main() -> None:
         "--table-from", metavar="FILE", help="print the table of a saved --json run and stop"
     )
     args = parser.parse_args()
+    # A stopped run stops its service too (the `finally` of `post`).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.table_from:
         lines = Path(args.table_from).read_text().splitlines()
         print_table([json.loads(line) for line in lines if line.startswith("{")], args.backend)

@@ -603,6 +603,11 @@ class Names:
         return self.given[(community, key)].draw(rng)
 
     def surname(self, community: str, rng: random.Random) -> str:
+        # Caribbean families mostly carry British surnames; some families of every
+        # community carry one (a parent's, or anglicised).
+        share = 0.6 if community == "black_caribbean" else 0.04
+        if community != "white_british" and rng.random() < share:
+            community = "white_british"
         return self.surnames[(community, "")].draw(rng)
 
     def personal_surname(self, community: str, sex: str, rng: random.Random) -> str | None:
