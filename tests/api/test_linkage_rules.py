@@ -2,9 +2,9 @@
 
 A wrong link shows one child's safeguarding history in another child's picture.
 These are the rules the issue names, each posted through POST /api/v1/concerns
-on both databases and read back from the stored records. Rules the current
-model does not keep yet are marked `xfail(strict=True)` with what is missing:
-they pass once the matching keeps them (and then the mark must go).
+on both databases and read back from the stored records. (They were written
+as `xfail(strict=True)` against the record-by-record model; whole-child matching
+keeps them all, so the marks are gone.)
 """
 
 import random
@@ -261,11 +261,6 @@ def _partition(placed: dict[str, str]) -> set[frozenset[str]]:
     return {frozenset(g) for g in groups.values()}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17: arrival order must not matter - the same records in another "
-    "order form other children",
-)
 async def test_the_same_population_in_two_orders_gives_the_same_children(
     client: httpx.AsyncClient, db: Database
 ) -> None:
