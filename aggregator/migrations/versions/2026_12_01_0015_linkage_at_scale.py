@@ -7,7 +7,7 @@ family name and postcode (and how many children are known), shared by every proc
 fill the counts with `aggregator matching relink` (which recounts first).
 
 Revision ID: 0015
-Revises: 0007
+Revises: 0014 (0007 on its own; h-linkbench's 0014 is merged into this branch)
 Create Date: 2026-12-01 21:00:00
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
