@@ -401,3 +401,22 @@ async def test_relink_moves_records_respects_rulings_and_resumes(
             await session.scalars(select(AuditEvent).where(AuditEvent.action == "record.relink"))
         ).all()
     assert [e.detail["outcome"] for e in events] == ["moved"]
+
+
+def test_every_decision_explains_itself_in_words() -> None:
+    model = MatchModel.default()
+    home = {"postcode": "LS6 2AB", "address_line1": "12 Mill Lane"}
+    child = [
+        Features(MatchRecord("c1", "Alfie", "Smith", (), "2019-03-07", nhs_number=NHS_A, **home)),
+        Features(MatchRecord("c2", "Alfie", "Smith", (), "2019-03-07", **home)),
+    ]
+    other = Features(MatchRecord("n", "Alfie", "Smith", (), "2019-03-07", nhs_number=NHS_B, **home))
+    score = model.score_child(other, child)
+    lines = score.explain()
+    assert score.conflict == "nhs_number" and model.decide(score).value == "no_match"
+    assert any(
+        line.startswith("NHS number: different NHS numbers: different children") for line in lines
+    )
+    assert any(line.startswith("date of birth: same date of birth") for line in lines)
+    same = Features(MatchRecord("s", "Alfie", "Smith", (), "2019-03-07", nhs_number=NHS_A))
+    assert model.decide(model.score_child(same, child)).value == "link"
