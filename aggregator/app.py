@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from aggregator import __version__
 from aggregator.audit.chain import seal_pending
 from aggregator.audit.routes import router as audit_router
-from aggregator.children import model_store
+from aggregator.children import frequencies, model_store
 from aggregator.children.review_view import backlog_counts
 from aggregator.children.routes import router as children_router
 from aggregator.children.web import router as children_pages
@@ -72,6 +72,7 @@ async def _follow_match_model(db: Database) -> None:
             async with db.session() as session:
                 if await model_store.refresh(session):
                     log.info("match model version %s in force", model_store.current_version())
+            await frequencies.sync(db)  # term frequencies and population (issue 17)
         except Exception:  # keep the current model through a transient error
             log.exception("could not check for a newer match model; will retry")
         await asyncio.sleep(db.settings.match_model_refresh_seconds)

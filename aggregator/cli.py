@@ -204,6 +204,12 @@ def cmd_matching_reindex(args: argparse.Namespace, settings: Settings) -> int:
     return _run(_with_db(settings, work))
 
 
+def cmd_matching_relink(args: argparse.Namespace, settings: Settings) -> int:
+    from aggregator.children.relink import cli_relink
+
+    return _run(_with_db(settings, lambda db: cli_relink(db, args.batch, args.restart)))
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from aggregator.serve import serve
 
@@ -333,6 +339,12 @@ def build_parser() -> argparse.ArgumentParser:
         "reindex", help="recompute blocking and household keys (after a key change)"
     )
     ri.set_defaults(func=cmd_matching_reindex)
+    rl = matching.add_parser(
+        "relink", help="re-resolve every stored record with the current model (resumable)"
+    )
+    rl.add_argument("--batch", type=int, default=200, help="records per transaction")
+    rl.add_argument("--restart", action="store_true", help="start over, not resume")
+    rl.set_defaults(func=cmd_matching_relink)
 
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_cmd", required=True

@@ -1,8 +1,10 @@
 """Imports every table so that Alembic and tests see the whole schema."""
 
 from aggregator.audit.models import AuditEvent
+from aggregator.children.frequencies import MatchFrequency
 from aggregator.children.model_store import MatchModelVersion
 from aggregator.children.models import BlockingKey, Child, HouseholdKey, PairDecision, ReviewItem
+from aggregator.children.relink import RelinkRun
 from aggregator.concerns.models import (
     ChildRecord,
     Concern,
@@ -34,10 +36,12 @@ __all__ = [
     "ChildRecord",
     "Concern",
     "HouseholdKey",
+    "MatchFrequency",
     "MatchModelVersion",
     "PairDecision",
     "Principal",
     "RelatedPerson",
+    "RelinkRun",
     "ReviewItem",
     "SchedulerLease",
     "SharingDecision",

@@ -36,6 +36,9 @@ class Level:
     u_household: float | None = None
     #: keep the shipped m when training: evidence too rare in unlabelled data to learn
     fixed_m: bool = False
+    #: keep the shipped u when training: a level defined given another field's
+    #: agreement, which random pairs (almost never at one postcode) cannot measure
+    fixed_u: bool = False
 
 
 class Comparison:
@@ -46,6 +49,11 @@ class Comparison:
     levels: tuple[Level, ...] = ()
     #: which term-frequency table adjusts the exact level (None: no adjustment)
     term_frequency: str | None = None
+    #: how far below the shipped u a rare value's frequency may take the exact level
+    #: (1.0: term frequencies only ever weaken it)
+    tf_min_u_ratio: float = 0.125
+    #: the level term frequencies adjust
+    tf_level: str = "exact"
 
     def compare(self, a: Features, b: Features) -> int | None:
         raise NotImplementedError
@@ -64,16 +72,17 @@ class GivenNameComparison(Comparison):
     title = "given name"
     term_frequency = "given_name"
     levels = (
-        Level("exact", "exact", 0.80, 0.01),
+        Level("exact", "same given name", 0.80, 0.01),
         Level("swapped", "given and family names swapped", 0.004, 0.00001),
-        Level("nickname", "nickname or variant of the same name", 0.05, 0.002),
-        Level("jaro_winkler_92", "very similar spelling", 0.06, 0.003),
-        Level("phonetic", "sounds the same", 0.02, 0.004),
+        Level("nickname", "nickname or variant of the same name", 0.05, 0.002, u_household=0.01),
+        # at one home a similar name is as often a twin's (Mia, Mila) as a typo
+        Level("jaro_winkler_92", "very similar spelling", 0.06, 0.003, u_household=0.01),
+        Level("phonetic", "sounds the same", 0.02, 0.004, u_household=0.01),
         Level("middle_name", "matches a middle or other name", 0.01, 0.001),
         Level("initial", "initial only, agrees", 0.02, 0.003, u_household=0.1),
-        Level("jaro_winkler_85", "similar spelling", 0.02, 0.02),
+        Level("jaro_winkler_85", "similar spelling", 0.02, 0.02, u_household=0.04),
         Level("crossed", "one record's given name is the other's family name", 0.004, 0.0005),
-        Level("different", "different", 0.012, 0.9565),
+        Level("different", "different given names", 0.012, 0.9565),
     )
     EXACT, SWAPPED, NICKNAME, JW92, PHONETIC, MIDDLE, INITIAL, JW85, CROSSED, DIFFERENT = range(10)
 
@@ -117,13 +126,13 @@ class FamilyNameComparison(Comparison):
     title = "family name"
     term_frequency = "family_name"
     levels = (
-        Level("exact", "exact", 0.82, 0.005, u_household=0.6),
+        Level("exact", "same family name", 0.82, 0.005, u_household=0.6),
         Level("swapped", "swapped with given name (counted under given name)", 0.004, 0.004),
         Level("shared_part", "shares one part of a double-barrelled name", 0.04, 0.0005, 0.1),
         Level("jaro_winkler_92", "very similar spelling", 0.05, 0.002, u_household=0.02),
         Level("phonetic", "sounds the same", 0.015, 0.003, u_household=0.01),
         Level("jaro_winkler_85", "similar spelling", 0.02, 0.01, u_household=0.02),
-        Level("different", "different", 0.051, 0.9755, u_household=0.3),
+        Level("different", "different family names", 0.051, 0.9755, u_household=0.3),
     )
     EXACT, SWAPPED, SHARED_PART, JW92, PHONETIC, JW85, DIFFERENT = range(7)
 
@@ -178,14 +187,14 @@ class DateOfBirthComparison(Comparison):
     field = "date_of_birth"
     title = "date of birth"
     levels = (
-        Level("exact", "exact", 0.85, 0.00015, u_household=0.03),
+        Level("exact", "same date of birth", 0.85, 0.00015, u_household=0.03),
         Level("day_month_swapped", "day and month swapped", 0.02, 0.00015, 0.002),
         Level("one_digit", "one digit different", 0.04, 0.0015, 0.01),
         Level("partial_month", "same month and year (one date has no day)", 0.02, 0.0001, 0.04),
         Level("partial_year", "same year (one date is year only)", 0.01, 0.0006, 0.1),
         Level("year_month", "same month and year, different day", 0.015, 0.0045, 0.02),
         Level("year_within_one", "within a year", 0.015, 0.15, 0.4),
-        Level("different", "different", 0.03, 0.84, 0.54),
+        Level("different", "different dates of birth", 0.03, 0.84, 0.54),
     )
     EXACT, SWAPPED, ONE_DIGIT, PARTIAL_MONTH, PARTIAL_YEAR, YEAR_MONTH, NEAR_YEAR, DIFFERENT = (
         range(8)
@@ -223,12 +232,16 @@ class PostcodeComparison(Comparison):
 
     field = "postcode"
     title = "postcode"
+    # a postcode shared by very many records (a hostel, a refuge) says little
+    term_frequency = "postcode"
+    tf_min_u_ratio = 1.0
+    tf_level = "unit"
     levels = (
         Level("unit", "same postcode", 0.65, 0.0002),
         Level("one_character", "one character different", 0.03, 0.0005),
         Level("sector", "same sector", 0.07, 0.003),
         Level("district", "same district", 0.07, 0.03),
-        Level("different", "different", 0.18, 0.9663),
+        Level("different", "different postcodes", 0.18, 0.9663),
     )
     UNIT, ONE_CHARACTER, SECTOR, DISTRICT, DIFFERENT = range(5)
 
@@ -256,18 +269,40 @@ class AddressComparison(Comparison):
     field = "address"
     title = "address"
     levels = (
-        Level("exact", "exact", 0.55, 0.0002),
+        Level("exact", "same address", 0.55, 0.0002),
         Level("number_and_street", "same house number, similar street", 0.15, 0.0002),
         Level("street", "same street, different or missing number", 0.07, 0.003),
-        Level("different", "different", 0.23, 0.9966),
+        Level("different", "different addresses", 0.23, 0.9966),
+        # The postcode already said "same street": another house number there is
+        # another home (a neighbour, a cousin), not more evidence for this child.
+        Level(
+            "other_number",
+            "same postcode, different house number: another home",
+            0.03,
+            0.6,
+            fixed_u=True,
+        ),
     )
-    EXACT, NUMBER_STREET, STREET, DIFFERENT = range(4)
+    EXACT, NUMBER_STREET, STREET, DIFFERENT, OTHER_NUMBER = range(5)
 
     def compare(self, a: Features, b: Features) -> int | None:
         if a.address is None or b.address is None:
             return None
+        if a.pc_district is not None and b.pc_district not in (None, a.pc_district):
+            # "Station Road" in Leeds is not "Station Road" in Leicester: across
+            # postcode districts a street's name says nothing; the postcode
+            # comparison already counts the different places
+            return None if a.address == b.address else self.DIFFERENT
         if a.address == b.address:
             return self.EXACT
+        if a.pc_sector is not None and a.pc_unit == b.pc_unit:
+            # one UK postcode unit (counted by the postcode): the line only says
+            # whether it is the same home there
+            if a.address_number is None or b.address_number is None:
+                return None
+            if a.address_number != b.address_number:
+                return self.OTHER_NUMBER
+            return None
         x, y = a.address_street, b.address_street
         if x is None or y is None:
             return self.DIFFERENT
@@ -285,9 +320,9 @@ class TownComparison(Comparison):
     field = "town"
     title = "town"
     levels = (
-        Level("exact", "exact", 0.75, 0.02),
+        Level("exact", "same town", 0.75, 0.02),
         Level("jaro_winkler_90", "similar spelling", 0.05, 0.003),
-        Level("different", "different", 0.2, 0.977),
+        Level("different", "different towns", 0.2, 0.977),
     )
     EXACT, SIMILAR, DIFFERENT = range(3)
 
@@ -309,8 +344,8 @@ class SexComparison(Comparison):
     field = "sex"
     title = "sex"
     levels = (
-        Level("same", "same", 0.985, 0.5),
-        Level("different", "different", 0.015, 0.5),
+        Level("same", "same recorded sex", 0.985, 0.5),
+        Level("different", "different recorded sex", 0.015, 0.5),
     )
     SAME, DIFFERENT = range(2)
 
@@ -326,10 +361,16 @@ class NhsNumberComparison(Comparison):
     field = "nhs_number"
     title = "NHS number"
     levels = (
-        Level("exact", "same valid number", 0.9805, 0.000001),
+        Level("exact", "same valid NHS number: near-conclusive", 0.9805, 0.000001),
         Level("exact_invalid", "same number, fails the check digit", 0.005, 0.00001),
         Level("one_typo", "one digit different or two swapped", 0.01, 0.00002),
-        Level("different_valid", "two different valid numbers", 0.0005, 0.99, fixed_m=True),
+        Level(
+            "different_valid",
+            "different NHS numbers: different children",
+            0.0005,
+            0.99,
+            fixed_m=True,
+        ),
         Level("different", "different (one number invalid)", 0.004, 0.00997),
     )
     EXACT, EXACT_INVALID, ONE_TYPO, DIFFERENT_VALID, DIFFERENT = range(5)
@@ -353,9 +394,9 @@ class UpnComparison(Comparison):
     field = "upn"
     title = "UPN"
     levels = (
-        Level("exact", "same number", 0.95, 0.000001),
+        Level("exact", "same UPN", 0.95, 0.000001),
         Level("one_typo", "one character different or two swapped", 0.02, 0.00002),
-        Level("different", "different", 0.03, 0.999979),
+        Level("different", "different UPNs", 0.03, 0.999979),
     )
     EXACT, ONE_TYPO, DIFFERENT = range(3)
 

@@ -131,6 +131,11 @@ def _town(text: str | None) -> str | None:
     return _intern(town) if town else None
 
 
+def postcode_unit(text: str | None) -> str | None:
+    """The normalised postcode (as `Features.pc_unit`), cheaply."""
+    return _postcode(text)[0]
+
+
 def names_of(record: ChildRecord) -> tuple[str | None, str | None]:
     """The normalised given and family name alone (as in :class:`Features`), cheaply."""
     given_tokens = name_tokens(record.given_name)

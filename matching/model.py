@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from matching.comparisons import Comparison, default_comparisons, same_place
-from matching.features import Features, names_of
+from matching.features import Features, names_of, postcode_unit
 from matching.records import ChildRecord
 
 #: Probability that two records drawn at random are the same child. Fixed rather than
@@ -36,6 +36,19 @@ SIBLING_PENALTY_BITS = -8.0
 MIN_TERM_FREQUENCY_RECORDS = 1000
 #: Date-of-birth levels that say "born at different times": siblings, not twins.
 _FAR_DATES = frozenset({"year_month", "year_within_one", "different"})
+
+
+def _vague(a: Features, child: Sequence[Features]) -> tuple[bool, bool]:
+    """Whether the child's initials and partial dates should be passed over for ``a``:
+    when ``a`` and some record of the child give the full given name (date of birth),
+    an initial (a birth year) of another record adds nothing and must not outvote it."""
+    full_given = (
+        a.given is not None
+        and len(a.given) > 1
+        and any(b.given is not None and len(b.given) > 1 for b in child)
+    )
+    full_date = a.dob_digits is not None and any(b.dob_digits is not None for b in child)
+    return full_given, full_date
 
 
 class Decision(StrEnum):
@@ -71,6 +84,9 @@ class MatchScore:
     probability: float
     contributions: list[Contribution]
     prior_bits: float
+    #: set when the pair holds two different exclusive identifiers (NHS numbers,
+    #: UPNs): then they are different children whatever the weight says
+    conflict: str | None = None
 
     def explain(self) -> list[str]:
         """Readable lines, one per field, starting from the prior and ending in the total."""
@@ -97,14 +113,21 @@ def _kin(a: Features, b: Features, household: bool) -> bool:
     return household or (a.family is not None and a.family == b.family)
 
 
-class TermFrequencies:
-    """How often each normalised name occurs, updatable one record at a time.
+#: Term-frequency fields and the `Features` attribute each one counts.
+TF_ATTRIBUTES = {"given_name": "given", "family_name": "family", "postcode": "pc_unit"}
 
-    Agreeing on a rare name is stronger evidence than agreeing on "Smith": the exact
-    level's u becomes the name's own frequency once enough records have been seen.
+
+class TermFrequencies:
+    """How often each normalised value occurs, updatable one record at a time.
+
+    Agreeing on a rare name is stronger evidence than agreeing on "Smith", and a
+    hostel's postcode, shared by hundreds of children, says little: the exact level's
+    u becomes the value's own frequency once enough records have been seen. The
+    service keeps the counts in the database (`aggregator.children.frequencies`) and
+    loads them here with :meth:`load`.
     """
 
-    fields = ("given_name", "family_name")
+    fields = tuple(TF_ATTRIBUTES)
 
     def __init__(self) -> None:
         self.counts: dict[str, Counter[str]] = {name: Counter() for name in self.fields}
@@ -122,14 +145,33 @@ class TermFrequencies:
         for record in records:
             self._update(record, 1)
 
+    def load(self, counts: Iterable[tuple[str, str, int]]) -> None:
+        """Replace every count with (field, value, count) rows, e.g. from the database."""
+        self.counts = {name: Counter() for name in self.fields}
+        self.totals = dict.fromkeys(self.fields, 0)
+        for field_name, value, count in counts:
+            if field_name in self.counts and count > 0:
+                self.counts[field_name][value] += count
+                self.totals[field_name] += count
+
+    @staticmethod
+    def values_of(record: ChildRecord | Features) -> list[tuple[str, str]]:
+        """The (field, value) pairs a record adds to the tables."""
+        if isinstance(record, Features):
+            found = [(name, getattr(record, attr)) for name, attr in TF_ATTRIBUTES.items()]
+        else:
+            given, family = names_of(record)
+            found = [
+                ("given_name", given),
+                ("family_name", family),
+                ("postcode", postcode_unit(record.postcode)),
+            ]
+        return [(name, value) for name, value in found if value is not None]
+
     def _update(self, record: ChildRecord | Features, delta: int) -> None:
-        given, family = (
-            (record.given, record.family) if isinstance(record, Features) else names_of(record)
-        )
-        for name, value in (("given_name", given), ("family_name", family)):
-            if value is not None:
-                self.counts[name][value] += delta
-                self.totals[name] += delta
+        for name, value in self.values_of(record):
+            self.counts[name][value] += delta
+            self.totals[name] += delta
 
     def frequency(self, field_name: str, value: str) -> float | None:
         """Share of records with this value, or None while the table is too small."""
@@ -173,6 +215,9 @@ class MatchModel:
             for c in self.comparisons
             if any(lv.u_household is not None for lv in c.levels)
         }
+        #: children known to the service; above 1/prior it lowers the prior to
+        #: 1/population (`set_population`): a chance match is likelier among more
+        self.population = 0
         self._cache: dict[str, tuple[ChildRecord, Features]] = {}
         self._refresh()
 
@@ -185,7 +230,10 @@ class MatchModel:
 
     def _refresh(self) -> None:
         """Precompute bits per level; call after changing m, u or the prior."""
-        self.prior_bits = bits_from_probability(self.prior)
+        prior = self.prior
+        if self.population > 0:
+            prior = min(prior, 1.0 / self.population)
+        self.prior_bits = bits_from_probability(prior)
         self._bits: list[list[float]] = []
         self._bits_household: list[list[float]] = []
         for c in self.comparisons:
@@ -200,7 +248,7 @@ class MatchModel:
             self._bits.append(bits)
             self._bits_household.append(household)
         self._tf_index = [
-            c.level_index("exact") if c.term_frequency else -1 for c in self.comparisons
+            c.level_index(c.tf_level) if c.term_frequency else -1 for c in self.comparisons
         ]
         self._given = next(
             (i for i, c in enumerate(self.comparisons) if c.field == "given_name"), -1
@@ -215,6 +263,17 @@ class MatchModel:
         self._given_unlike = frozenset(
             i for i, lv in enumerate(given_levels) if lv.name in ("different", "crossed")
         )
+
+    def set_population(self, children: int) -> None:
+        """How many children are known: the prior becomes ``min(prior, 1/children)``,
+        so that thresholds keep their meaning as the population grows (one child in
+        100,000 is a rarer chance match than one in 600)."""
+        children = max(children, 0)
+        floor = 1.0 / self.prior
+        changes = max(children, self.population) > floor
+        self.population = children
+        if changes:
+            self._refresh()
 
     def features(self, record: ChildRecord) -> Features:
         """Normalised forms of a record, cached by id (recomputed if the record changed)."""
@@ -234,11 +293,18 @@ class MatchModel:
                 return bits
         if level == self._tf_index[i]:
             c = self.comparisons[i]
-            value = a.given if c.term_frequency == "given_name" else a.family
-            if value is not None and c.term_frequency is not None:
-                freq = self.term_frequencies.frequency(c.term_frequency, value)
+            if c.term_frequency is not None:
+                value = getattr(a, TF_ATTRIBUTES[c.term_frequency])
+                freq = (
+                    self.term_frequencies.frequency(c.term_frequency, value)
+                    if value is not None
+                    else None
+                )
                 if freq is not None:
-                    return math.log2(self.m[c.field][level] / freq)
+                    # a rare value may weigh somewhat more than the shipped u says,
+                    # a common one as little as its frequency says
+                    u = max(freq, self.u[c.field][level] * c.tf_min_u_ratio)
+                    return math.log2(self.m[c.field][level] / u)
         return self._bits[i][level]
 
     def weight_features(self, a: Features, b: Features) -> float:
@@ -275,7 +341,10 @@ class MatchModel:
             if household and self._bits_household[i][level] != self._bits[i][level]:
                 label += " (common at a shared address)"
             elif level == self._tf_index[i] and bits != self._bits[i][level]:
-                label += " (rare name)" if bits > self._bits[i][level] else " (common name)"
+                if c.term_frequency == "postcode":
+                    label += " (shared by many records)"
+                else:
+                    label += " (rare name)" if bits > self._bits[i][level] else " (common name)"
             contributions.append(Contribution(c.field, lv.name, label, bits, c.title))
             if i == self._given and level in self._given_unlike and _kin(a, b, household):
                 total += self.sibling_penalty
@@ -288,7 +357,141 @@ class MatchModel:
                         "household",
                     )
                 )
-        return MatchScore(total, probability_from_bits(total), contributions, self.prior_bits)
+        conflict = (
+            "nhs_number"
+            if a.nhs_valid and b.nhs_valid and a.nhs is not None and a.nhs != b.nhs
+            else None
+        )
+        return MatchScore(
+            total, probability_from_bits(total), contributions, self.prior_bits, conflict
+        )
+
+    def score_child(self, a: Features, child: Sequence[Features]) -> MatchScore:
+        """Evidence that record ``a`` is about the child whose records are ``child``.
+
+        The record meets everything known about the child, not one of its records:
+        each field counts its best agreement with any of the child's values (a child
+        who moved has two postcodes), but a vague value never speaks over a precise
+        one the child also holds (an initial when the child's given name is known, a
+        birth year when its date is), so a sparse record cannot carry a match the
+        child's other records refuse. Exclusive identifiers decide alone: a valid NHS
+        number (or a UPN) the child does not hold, when it holds another, is a
+        ``conflict``: a different child, whatever the rest says.
+        """
+        skip_initials, skip_partial_dates = _vague(a, child)
+        # the record is at the child's home if it shares one with any of its records:
+        # then every field weighs as it does among siblings, whichever record it meets
+        at_home = any(same_place(a, b) for b in child)
+        contributions: list[Contribution] = []
+        total = self.prior_bits
+        conflict = None
+        for i, c in enumerate(self.comparisons):
+            best: tuple[float, int, bool, Features] | None = None
+            for b in child:
+                if c.field == "given_name" and skip_initials and b.given and len(b.given) == 1:
+                    continue
+                if c.field == "date_of_birth" and skip_partial_dates and b.dob_digits is None:
+                    continue
+                level = c.compare(a, b)
+                if level is None:
+                    continue
+                household = at_home
+                bits = self._field_bits(i, level, a, household)
+                if best is None or bits > best[0]:
+                    best = (bits, level, household, b)
+            if best is None:
+                continue
+            if c.field == "nhs_number" and a.nhs_valid:
+                held = {b.nhs for b in child if b.nhs_valid}
+                if held and a.nhs not in held:
+                    level = c.level_index("different_valid")
+                    b = next(b for b in child if b.nhs_valid)
+                    best = (self._field_bits(i, level, a, at_home), level, at_home, b)
+                    conflict = "nhs_number"
+            elif c.field == "upn" and best[1] == c.level_index("different"):
+                conflict = conflict or "upn"
+            bits, level, household, b = best
+            total += bits
+            lv = c.levels[level]
+            contributions.append(
+                Contribution(
+                    c.field, lv.name, self._label(i, level, bits, household), bits, c.title
+                )
+            )
+            if i == self._given and level in self._given_unlike and _kin(a, b, household):
+                total += self.sibling_penalty
+                contributions.append(self._sibling_contribution())
+        guard = self._twin_guard(a, child, contributions, total)
+        if guard is not None:
+            total += guard.bits
+            contributions.append(guard)
+        if conflict is not None:
+            contributions.append(
+                Contribution(
+                    "exclusive",
+                    conflict,
+                    "the child already holds a different "
+                    + ("NHS number" if conflict == "nhs_number" else "UPN")
+                    + ": different children",
+                    0.0,
+                    "identifier",
+                )
+            )
+        return MatchScore(
+            total, probability_from_bits(total), contributions, self.prior_bits, conflict
+        )
+
+    def _twin_guard(
+        self,
+        a: Features,
+        child: Sequence[Features],
+        contributions: list[Contribution],
+        total: float,
+    ) -> Contribution | None:
+        """At most a review when only the home and the birthday say "same child".
+
+        Twins share surname, birthday and address; only the given name (or an
+        identifier) tells them apart. A record at the child's home that gives no full
+        given name to compare and no agreeing NHS number or UPN cannot be linked
+        automatically, however well the rest agrees: it goes to a person.
+        """
+        if probability_from_bits(total) < self.link_threshold:
+            return None
+        if not any(same_place(a, b) for b in child):
+            return None  # (callers pass the same child: cheap next to scoring)
+        levels = {c.field: c.level for c in contributions}
+        if levels.get("nhs_number") == "exact" or levels.get("upn") == "exact":
+            return None
+        if levels.get("given_name") not in (None, "initial"):
+            return None
+        cap = bits_from_probability(self.link_threshold) - 0.01
+        return Contribution(
+            "household",
+            "twin_guard",
+            "same home, but no given name to tell twins apart: a person decides",
+            min(cap - total, 0.0),
+            "household",
+        )
+
+    def _label(self, i: int, level: int, bits: float, household: bool) -> str:
+        c = self.comparisons[i]
+        label = c.levels[level].label
+        if household and self._bits_household[i][level] != self._bits[i][level]:
+            return label + " (common at a shared address)"
+        if level == self._tf_index[i] and bits != self._bits[i][level]:
+            if c.term_frequency == "postcode":
+                return label + " (shared by many records)"
+            return label + (" (rare name)" if bits > self._bits[i][level] else " (common name)")
+        return label
+
+    def _sibling_contribution(self) -> Contribution:
+        return Contribution(
+            "household",
+            "siblings",
+            "same family or home but different given names, as siblings have",
+            self.sibling_penalty,
+            "household",
+        )
 
     def score(self, a: ChildRecord, b: ChildRecord) -> MatchScore:
         """How strongly the evidence says ``a`` and ``b`` are the same child."""
@@ -296,6 +499,8 @@ class MatchModel:
 
     def decide(self, score: MatchScore | float) -> Decision:
         """Link, review or keep apart, by the two probability thresholds."""
+        if isinstance(score, MatchScore) and score.conflict is not None:
+            return Decision.NO_MATCH
         probability = score.probability if isinstance(score, MatchScore) else score
         if probability >= self.link_threshold:
             return Decision.LINK
@@ -340,7 +545,9 @@ class MatchModel:
             old = self.u[c.field]
             seen = sum(counts[k])
             self.u[c.field] = [
-                (counts[k][lv] + prior_strength * old[lv]) / (seen + prior_strength)
+                old[lv]
+                if c.levels[lv].fixed_u
+                else (counts[k][lv] + prior_strength * old[lv]) / (seen + prior_strength)
                 for lv in range(len(c.levels))
             ]
         self._refresh()

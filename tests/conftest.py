@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 import aggregator.models  # noqa: F401  (all tables on the metadata)
 from aggregator.app import create_app
+from aggregator.children import frequencies
 from aggregator.core.db import Database
 from aggregator.core.migrate import upgrade_async
 from aggregator.core.settings import Settings
@@ -85,6 +86,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         yield database
     finally:
         await empty_tables(database)
+        frequencies.reset()  # the process's term frequencies described those tables
         await database.dispose()
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.audit import AuditEntry, record
 from aggregator.audit.service import Actor
-from aggregator.children import model_store
+from aggregator.children import frequencies, model_store
 from aggregator.children import repository as repo
 from aggregator.children.identity import (
     address_key,
@@ -36,7 +36,8 @@ from aggregator.principals.service import Caller
 from matching import ChildRecord as MatchRecord
 from matching import Decision, MatchModel, MatchScore, blocking_keys
 from matching.blocking import keys_for
-from matching.model import probability_from_bits
+from matching.features import Features
+from matching.model import bits_from_probability
 
 # At most this many possible matches are queued for review for one record.
 MAX_REVIEW_ITEMS = 3
@@ -45,6 +46,22 @@ MAX_REVIEW_ITEMS = 3
 # common name and a birthday otherwise get merged (the benchmark saw 3% of
 # submissions merge at the 0.8 link threshold). Below this, a person decides.
 MERGE_THRESHOLD = 0.995
+# Children whose best candidate record is at least this likely (about 1%) are
+# scored as whole children; the rest cannot reach review however their other
+# records look (a whole child's score is its records' best per field, less
+# conflicts), so their records are not read.
+NEAR_BITS = bits_from_probability(0.01)
+# At most this many children are scored as whole children for one record.
+MAX_NEAR_CHILDREN = 12
+# A record that matches two children who cannot be merged, the second within this
+# many bits of the first, is linked to neither: a person decides.
+AMBIGUOUS_BITS = 6.0
+# Two children merge automatically only if no record of one scores below this
+# against the whole of the other.
+VETO_PROBABILITY = 0.01
+# At most this many distinct records per child take part in child-to-child checks
+# (identifiers are compared over all of them): a merge check stays a few ms.
+PROFILE_COMPARE = 16
 
 
 def model() -> MatchModel:
@@ -123,19 +140,58 @@ async def index_record(
     return keys
 
 
+Profile = list[tuple[str, Features]]
+
+
+def _identifiers(profile: Profile) -> tuple[set[str], set[str]]:
+    nhs = {f.nhs for _, f in profile if f.nhs_valid and f.nhs is not None}
+    upns = {f.upn for _, f in profile if f.upn is not None}
+    return nhs, upns
+
+
+def children_conflict(left: Profile, right: Profile) -> str | None:
+    """Why two children cannot be one: each holds a valid NHS number (or a UPN) and
+    they share none. Only a person can join them."""
+    nhs_a, upn_a = _identifiers(left)
+    nhs_b, upn_b = _identifiers(right)
+    if nhs_a and nhs_b and not nhs_a & nhs_b:
+        return "different NHS numbers"
+    if upn_a and upn_b and not upn_a & upn_b:
+        return "different UPNs"
+    return None
+
+
+def children_agree(m: MatchModel, left: Profile, right: Profile) -> bool:
+    """No record of either child clearly describes someone other than the other child
+    (a whole-child score below the veto), and no exclusive identifier differs: one
+    sparse record cannot chain two children whose records disagree."""
+    if children_conflict(left, right) is not None:
+        return False
+    right_f = [f for _, f in right[:PROFILE_COMPARE]]
+    left_f = [f for _, f in left[:PROFILE_COMPARE]]
+    return all(m.score_child(f, right_f).probability >= VETO_PROBABILITY for f in left_f) and all(
+        m.score_child(f, left_f).probability >= VETO_PROBABILITY for f in right_f
+    )
+
+
 async def may_merge_automatically(
-    session: AsyncSession, a: _Best, b: _Best, child_a: str, child_b: str
+    session: AsyncSession,
+    a: _Best,
+    b: _Best,
+    child_a: str,
+    child_b: str,
+    profiles: dict[str, Profile],
 ) -> bool:
     """A bridge merges two children only if nothing says they are different.
 
-    The bridge must match both very surely (MERGE_THRESHOLD); a person's
-    `different_children` ruling between any of their records vetoes it, and so does
-    clear evidence against between the two records the bridge matched (so one
-    record cannot chain two strangers together). Otherwise a review item asks.
+    The bridge must match both whole children very surely (MERGE_THRESHOLD); a
+    person's `different_children` ruling between any of their records vetoes it, and
+    so does any record of one child that clearly describes someone else than the
+    other child, or two different NHS numbers (UPNs). Otherwise a review item asks.
     """
     if min(a.score.probability, b.score.probability) < MERGE_THRESHOLD:
         return False
-    if model().decide(model().score(a.record, b.record)) == Decision.NO_MATCH:
+    if not children_agree(model(), profiles.get(child_a, []), profiles.get(child_b, [])):
         return False
     left = await repo.record_ids_of(session, child_a)
     right = await repo.record_ids_of(session, child_b)
@@ -188,17 +244,33 @@ async def _link_and_bridge(
     maybe: list[tuple[str, _Best]],
     actor: Actor,
     result: LinkResult,
-) -> None:
+    profiles: dict[str, Profile],
+) -> bool:
     """Link to the best sure child, merging the other sure ones it bridges to (or
-    queueing them for review when a merge is not safe)."""
+    queueing them for review when a merge is not safe).
+
+    Returns False, linking nothing, when another child whose records disagree with
+    the first's matches it nearly as well (within AMBIGUOUS_BITS): a record that fits
+    two different children (one twin's name missing) is no evidence for either.
+    """
     target_id, target_best = sure[0]
+    for other_id, other_best in sure[1:]:
+        if (
+            other_best.score.weight >= target_best.score.weight - AMBIGUOUS_BITS
+            and not children_agree(model(), profiles.get(target_id, []), profiles.get(other_id, []))
+        ):
+            # (children kept apart only by a person's ruling look alike: the record
+            # goes to the likelier, and the other is queued for review as before)
+            return False
     target = await repo.get_child(session, target_id)
     assert target is not None
     for other_id, other_best in sure[1:]:
         other = await repo.get_child(session, other_id)
         if other is None or other.id == target.id:
             continue
-        if await may_merge_automatically(session, target_best, other_best, target.id, other.id):
+        if await may_merge_automatically(
+            session, target_best, other_best, target.id, other.id, profiles
+        ):
             survivor, absorbed = sorted((target, other), key=lambda c: c.created_at)
             await merge_children(
                 session,
@@ -214,6 +286,7 @@ async def _link_and_bridge(
                     ],
                 },
             )
+            profiles[survivor.id] = profiles.get(target.id, []) + profiles.get(other.id, [])
             target = survivor
             result.merged.append(absorbed.id)
         else:
@@ -221,6 +294,78 @@ async def _link_and_bridge(
     result.child_id = target.id
     result.outcome = "merged" if result.merged else "linked"
     await repo.touch(session, [target.id])
+    return True
+
+
+async def _revisit(
+    session: AsyncSession,
+    rec: ChildRecord,
+    mine: Features,
+    maybe: list[tuple[str, _Best]],
+    actor: Actor,
+    result: LinkResult,
+    profiles: dict[str, Profile],
+) -> None:
+    """Reconsider the children this record touched now that it has a home.
+
+    A child the record matched only possibly, or could not be merged with (often a
+    provisional child made by an earlier, sparser record), joins the record's child
+    when, with this record's values added, one of its records matches the whole
+    child: at the link threshold for a child of one record (as if that record
+    arrived now), very surely (MERGE_THRESHOLD) for a longer history; and nothing
+    speaks against it (`may_merge_automatically`'s
+    checks): so a sparse record that came first ends on the child it belongs to.
+    """
+    m = model()
+    target = await repo.get_child(session, result.child_id)
+    if target is None:
+        return
+    for other_id, other_best in list(maybe):
+        if other_id == target.id or other_id in result.merged:
+            continue
+        home = [*profiles.get(target.id, []), (rec.id, mine)]
+        theirs = profiles.get(other_id, [])
+        if not theirs or children_conflict(home, theirs) is not None:
+            continue
+        home_f = [f for _, f in home[:PROFILE_COMPARE]]
+        joined = max(
+            (m.score_child(f, home_f) for _, f in theirs[:PROFILE_COMPARE]),
+            key=lambda score: score.weight,
+        )
+        # a child of one record joins as that record would link now; whole
+        # histories need the surer evidence of a merge
+        needed = m.link_threshold if len(theirs) == 1 else MERGE_THRESHOLD
+        if joined.probability < needed or joined.conflict is not None:
+            continue
+        if not children_agree(m, home, theirs):
+            continue
+        left = await repo.record_ids_of(session, target.id)
+        right = await repo.record_ids_of(session, other_id)
+        if await repo.decisions_between(session, left, right, "different_children"):
+            continue
+        other = await repo.get_child(session, other_id)
+        if other is None or other.id == target.id:
+            continue
+        survivor, absorbed = sorted((target, other), key=lambda c: c.created_at)
+        await merge_children(
+            session,
+            survivor,
+            absorbed,
+            actor,
+            reason="revisited: a new record completed the evidence",
+            detail={
+                "bridging_record": rec.id,
+                "probabilities": [round(joined.probability, 4)],
+            },
+        )
+        profiles[survivor.id] = home + theirs
+        target = survivor
+        result.merged.append(absorbed.id)
+        maybe.remove((other_id, other_best))
+    if result.merged:
+        result.child_id = target.id
+        result.outcome = "merged"
+        await repo.touch(session, [target.id])
 
 
 def record_keys(rec: ChildRecord) -> list[str]:
@@ -237,8 +382,10 @@ async def resolve_record(
     (`repository.lock_ids`).
 
     Sets `rec.child_id` and how it was decided, so the record is written once with
-    its link. Candidates are ranked on the fast weight (once per distinct set of
-    values); only each child's best candidate is scored in full, with its explanation.
+    its link. Candidate records are ranked on the fast weight (once per distinct set
+    of values); the children whose best record comes near a match are then scored as
+    whole children (every distinct value their records hold, `MatchModel.score_child`),
+    with the explanation, and that decides.
     """
     m = model()
     mine = features_of(match_values(rec))
@@ -250,37 +397,56 @@ async def resolve_record(
             weight = weights[values] = m.weight_features(mine, features_of(values))
         if child_id not in fast or weight > fast[child_id][0]:
             fast[child_id] = (weight, record_id, values)
-    best = {
-        child_id: _Best(
-            MatchRecord(record_id, *values), m.score_features(mine, features_of(values))
-        )
-        for child_id, (weight, record_id, values) in fast.items()
-        if m.decide(probability_from_bits(weight)) != Decision.NO_MATCH
+    near = sorted(
+        (child_id for child_id, (weight, _, _) in fast.items() if weight >= NEAR_BITS),
+        key=lambda child_id: -fast[child_id][0],
+    )[:MAX_NEAR_CHILDREN]
+    profiles: dict[str, Profile] = {
+        child_id: [(record_id, features_of(values)) for record_id, values in held]
+        for child_id, held in (await repo.child_profiles(session, near)).items()
     }
+    best: dict[str, _Best] = {}
+    for child_id in near:
+        held = profiles.get(child_id) or [(fast[child_id][1], features_of(fast[child_id][2]))]
+        profiles[child_id] = held
+        score = m.score_child(mine, [f for _, f in held])
+        if m.decide(score) != Decision.NO_MATCH:
+            _, record_id, values = fast[child_id]
+            best[child_id] = _Best(MatchRecord(record_id, *values), score)
     ranked = sorted(best.items(), key=lambda kv: kv[1].score.weight, reverse=True)
-    sure = [(c, b) for c, b in ranked if model().decide(b.score) == Decision.LINK]
-    maybe = [(c, b) for c, b in ranked if model().decide(b.score) == Decision.REVIEW]
+    sure = [(c, b) for c, b in ranked if m.decide(b.score) == Decision.LINK]
+    maybe = [(c, b) for c, b in ranked if m.decide(b.score) == Decision.REVIEW]
 
     result: LinkResult
-    if not sure:
+    linked = False
+    if sure:
+        target_id, target_best = sure[0]
+        result = LinkResult("linked", target_id, target_best.score.probability)
+        if len(sure) == 1:
+            linked = True
+            if maybe:
+                await _revisit(session, rec, mine, maybe, actor, result, profiles)
+            if not result.merged:
+                # The common case, one sure child: it is touched in the statement that
+                # writes the record (`follow_merge` checks it was not merged meanwhile).
+                defer(session, [repo.touch_unless_merged(target_id)])
+                result.touch_deferred = True
+        else:
+            linked = await _link_and_bridge(session, rec, sure, maybe, actor, result, profiles)
+            if linked and maybe:
+                await _revisit(session, rec, mine, maybe, actor, result, profiles)
+            if not linked:
+                maybe = sure + maybe
+    if not linked:
         child = new_row(Child, provisional=bool(maybe))
         defer(session, [child])
         result = LinkResult("review" if maybe else "new", child.id)
-    else:
-        target_id, target_best = sure[0]
-        result = LinkResult("linked", target_id, target_best.score.probability)
-        if len(sure) > 1:
-            await _link_and_bridge(session, rec, sure, maybe, actor, result)
-        else:
-            # The common case, one sure child: it is touched in the statement that
-            # writes the record (`follow_merge` checks it was not merged meanwhile).
-            defer(session, [repo.touch_unless_merged(target_id)])
-            result.touch_deferred = True
     result.pending_reviews = [cand for _, cand in maybe[:MAX_REVIEW_ITEMS]]
     if result.probability is None and maybe:
         result.probability = maybe[0][1].score.probability
     result.candidates = len(fast)
     result.keys = keys
+    frequencies.note(mine, new_child=not linked)
     rec.child_id, rec.link_outcome = result.child_id, result.outcome
     rec.link_probability = result.probability
     return result

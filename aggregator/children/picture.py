@@ -38,6 +38,7 @@ IDENTITY_FIELDS: dict[str, Callable[[ChildRecord], str | None]] = {
     "date_of_birth": lambda r: r.date_of_birth,
     "sex": lambda r: r.sex,
     "nhs_number": lambda r: r.nhs_number,
+    "nhs_number_missing_reason": lambda r: r.nhs_number_missing_reason,
     "upn": lambda r: r.upn,
     "address": lambda r: ", ".join(p for p in (r.address_line1, r.town, r.postcode) if p) or None,
     "postcode": lambda r: r.postcode,
@@ -176,8 +177,11 @@ async def build_picture(
     for other_id, other in others.items():
         g.nodes[f"child:{other_id}"]["label"] = other.name
     records = n.records
+    best = {name: _best(records, get) for name, get in IDENTITY_FIELDS.items()}
+    if best["nhs_number"]:
+        best["nhs_number_missing_reason"] = None  # a reason is history once it is known
     identity = Identity(
-        **{name: _best(records, get) for name, get in IDENTITY_FIELDS.items()},
+        **best,
         independently_mobile=next(
             (
                 r.independently_mobile

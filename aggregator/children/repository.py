@@ -158,6 +158,43 @@ async def candidate_records(
     ]
 
 
+# Everything known about a child, for whole-child matching: its records' distinct
+# identity values (one child's records mostly repeat them), at most this many rows
+# for one submission so a child with thousands of concerns keeps it bounded.
+PROFILE_CAP = 600
+
+
+def _profiles(children: ColumnElement[bool]) -> Select[Any]:
+    return select(_rec.child_id, *_MATCH_COLUMNS).where(children).limit(PROFILE_CAP)
+
+
+_PROFILES = Fast(
+    _profiles(_rec.child_id.in_(bindparam("children", expanding=True))),
+    pg=_profiles(_rec.child_id == any_(bindparam("children", type_=ARRAY(Text)))),
+)
+
+
+async def child_profiles(
+    session: AsyncSession, child_ids: Sequence[str], exclude: str | None = None
+) -> dict[str, list[tuple[str, tuple[Any, ...]]]]:
+    """Child id -> (a record id, match values) for each distinct set of identity
+    values its records hold (`identity.features_of` takes the values), leaving out
+    the record `exclude`."""
+    if not child_ids:
+        return {}
+    rows = await _PROFILES.all(session, children=list(child_ids))
+    found: dict[str, dict[tuple[Any, ...], str]] = {}
+    for row in rows:
+        if row[1] == exclude:
+            continue
+        values = (*row[2:4], tuple(json.loads(row[4])) if row[4] else (), *row[5:12])
+        found.setdefault(row[0], {}).setdefault(values, row[1])
+    return {
+        child: [(record_id, values) for values, record_id in held.items()]
+        for child, held in found.items()
+    }
+
+
 async def records_of(session: AsyncSession, child_ids: Sequence[str]) -> list[ChildRecord]:
     return list(
         (

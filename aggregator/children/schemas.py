@@ -33,6 +33,8 @@ class Identity(BaseModel):
     postcode: str | None
     status: str | None
     independently_mobile: bool | None
+    # Why no agency gave the NHS number (set only while none has).
+    nhs_number_missing_reason: str | None = None
 
 
 class PractitionerOut(BaseModel):

@@ -54,6 +54,12 @@ COMPARED_FIELDS = [
     ("town", "Town"),
     ("postcode", "Postcode"),
 ]
+# How the page says why an agency gave no NHS number (vocab.NhsNumberMissingReason).
+NHS_MISSING_REASONS = {
+    "unknown": "not known to the agency",
+    "not_yet_issued": "not yet issued",
+    "withheld_more_detrimental": "withheld: sharing it would be more detrimental to the child",
+}
 _NOTICES = {
     "split": "Recorded: the chosen concerns are now a separate child, and will not be linked back automatically.",
     "merged": "Recorded: the two children are one. Their concerns are now on one picture.",
@@ -175,6 +181,7 @@ def _render_child_page(
             "timeline_svg": timeline_svg(picture["timeline"], date.today()),
             "network_svg": network_svg(picture["graph"], child_id),
             "notice": _NOTICES.get(done or ""),
+            "nhs_missing_reasons": NHS_MISSING_REASONS,
         },
     )
 

@@ -55,6 +55,8 @@ class ChildRecord(SQLModel, table=True):
     sex: str | None = Field(default=None, max_length=10)
     # Not indexed: identifiers match through blocking keys (migration 0007).
     nhs_number: str | None = Field(default=None, max_length=10)
+    # Why the agency gave no NHS number (vocab.NhsNumberMissingReason), if it said.
+    nhs_number_missing_reason: str | None = Field(default=None, max_length=30)
     upn: str | None = Field(default=None, max_length=13)
     address_line1: str | None = Field(default=None, max_length=200)
     address_line2: str | None = Field(default=None, max_length=200)

@@ -25,6 +25,7 @@ from aggregator.concerns.vocab import (
     Consent,
     Decision,
     LawfulBasis,
+    NhsNumberMissingReason,
     Purpose,
     Relationship,
     Sex,
@@ -80,6 +81,11 @@ class Child(_Strict):
     date_of_birth: PartialDate | None = None
     sex: Sex | None = None
     nhs_number: NhsNumber | None = None
+    nhs_number_missing_reason: NhsNumberMissingReason | None = Field(
+        default=None,
+        description="Why the NHS number is not given; only without nhs_number. "
+        "'withheld_more_detrimental': sharing it would be more detrimental to the child.",
+    )
     upn: Upn | None = None
     address: Address | None = None
     independently_mobile: bool | None = Field(
@@ -93,6 +99,11 @@ class Child(_Strict):
     def _enough_to_identify(self) -> Self:
         if not (self.given_name or self.family_name):
             raise ValueError("child: a given name or a family name is required")
+        if self.nhs_number and self.nhs_number_missing_reason:
+            raise ValueError(
+                "child: nhs_number_missing_reason is for a child whose nhs_number is not "
+                "given; send one or the other"
+            )
         postcode = self.address.postcode if self.address else None
         if not (self.date_of_birth or postcode or self.nhs_number or self.upn):
             raise ValueError(

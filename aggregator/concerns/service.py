@@ -34,6 +34,7 @@ from aggregator.concerns.vocab import (
     Condition,
     Consent,
     LawfulBasis,
+    NhsNumberMissingReason,
     Purpose,
     Relationship,
     Sex,
@@ -138,6 +139,9 @@ async def submit(
         date_of_birth=child.date_of_birth,
         sex=child.sex.value if child.sex else None,
         nhs_number=child.nhs_number,
+        nhs_number_missing_reason=(
+            child.nhs_number_missing_reason.value if child.nhs_number_missing_reason else None
+        ),
         upn=child.upn,
         address_line1=address.line1,
         address_line2=address.line2,
@@ -218,6 +222,11 @@ def to_view(concern: Concern, parts: repository.ConcernParts, viewer: Principal)
             date_of_birth=rec.date_of_birth,
             sex=Sex(rec.sex) if rec.sex else None,
             nhs_number=rec.nhs_number,
+            nhs_number_missing_reason=(
+                NhsNumberMissingReason(rec.nhs_number_missing_reason)
+                if rec.nhs_number_missing_reason
+                else None
+            ),
             upn=rec.upn,
             address=Address.model_construct(
                 line1=rec.address_line1,

@@ -108,6 +108,14 @@ class ChildStatus(StrEnum):
     CHILD_IN_NEED = "child_in_need"
 
 
+class NhsNumberMissingReason(StrEnum):
+    """Why a child's NHS number is not given (issue 17: the consistent child identifier)."""
+
+    UNKNOWN = "unknown"
+    NOT_YET_ISSUED = "not_yet_issued"
+    WITHHELD_MORE_DETRIMENTAL = "withheld_more_detrimental"
+
+
 class Relationship(StrEnum):
     MOTHER = "mother"
     FATHER = "father"
