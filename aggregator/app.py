@@ -24,7 +24,10 @@ from aggregator.web import add_error_pages, mount_static
 from aggregator.web import router as web_router
 from alerts import SchedulerRunner, load_rules
 from alerts import router as alerts_router
+from alerts.casework import hub_response_for_concern
+from alerts.casework_routes import router as casework_router
 from alerts.history import action_counts, hub_actions_for_child
+from alerts.timescales import load_timescales
 from alerts.web import router as alert_pages
 
 log = logging.getLogger("aggregator")
@@ -73,6 +76,7 @@ def create_app(
     settings = settings or (db.settings if db else get_settings())
     db = db or Database(settings)
     rules = load_rules(settings.rules_path)  # a bad rules file stops the start, clearly
+    load_timescales(settings.timescales_path)  # so does a bad timescales file
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -116,11 +120,14 @@ def create_app(
     app.state.hub_action_sources = [hub_actions_for_child]
     # The home page's 'needs action' counts, from alerts and the review queue.
     app.state.action_counts = [action_counts, backlog_counts]
+    # A concern's `hub_response` for its referrer, from the alerts it is evidence for.
+    app.state.hub_response_source = hub_response_for_concern
     app.include_router(concerns_router)
     app.include_router(children_router)
     app.include_router(children_pages)
     app.include_router(audit_router)
     app.include_router(alerts_router)
+    app.include_router(casework_router)
     app.include_router(alert_pages)
     app.include_router(web_router)
     mount_static(app)

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     smtp_ssl: bool = False
     smtp_from: str = "alerts@aggregator.invalid"
+    # Casework (issue 19): the red/amber/green response windows (TOML; the shipped
+    # alerts/timescales.toml when unset), and who a referring agency should contact
+    # about the hub's response to its concern (shown in `hub_response`).
+    timescales_path: Path | None = None
+    hub_duty_contact: str = Field(
+        default="the safeguarding hub's duty desk", min_length=3, max_length=200
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> "Settings":

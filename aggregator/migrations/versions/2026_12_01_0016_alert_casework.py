@@ -1,0 +1,37 @@
+"""alert: assignee, rating, due_at and outcome (casework, issue 19)
+
+Who owns an alert, how urgent the hub rated it, when a decision is due in
+working time, and what was decided. All nullable: alerts raised before this
+have none until someone acts on them.
+
+Revision ID: 0016
+Revises: 0008
+Create Date: 2026-12-01 22:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision: str = "0016"
+down_revision: str | Sequence[str] | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("alert") as batch:
+        batch.add_column(sa.Column("assignee", sa.String(200), nullable=True))
+        batch.add_column(sa.Column("rating", sa.String(10), nullable=True))
+        batch.add_column(sa.Column("due_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("outcome", sa.String(60), nullable=True))
+    op.create_index("ix_alert_due_at", "alert", ["due_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_alert_due_at", table_name="alert")
+    with op.batch_alter_table("alert") as batch:
+        for name in ("outcome", "due_at", "rating", "assignee"):
+            batch.drop_column(name)
