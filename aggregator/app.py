@@ -26,6 +26,7 @@ from alerts import SchedulerRunner, load_rules
 from alerts import router as alerts_router
 from alerts.casework import hub_response_for_concern
 from alerts.casework_routes import router as casework_router
+from alerts.casework_web import router as casework_pages
 from alerts.history import action_counts, hub_actions_for_child
 from alerts.timescales import load_timescales
 from alerts.web import router as alert_pages
@@ -129,6 +130,7 @@ def create_app(
     app.include_router(alerts_router)
     app.include_router(casework_router)
     app.include_router(alert_pages)
+    app.include_router(casework_pages)
     app.include_router(web_router)
     mount_static(app)
     add_error_pages(app)

@@ -75,7 +75,9 @@ async def test_list_filter_read_acknowledge_resolve(
     r = await aclient.post(f"/api/v1/alerts/{alert_id}/resolve", json={}, headers=lead)
     assert r.status_code == 422
     r = await aclient.post(
-        f"/api/v1/alerts/{alert_id}/resolve", json={"reason": "x", "outcome": "monitor", "version": 1}, headers=lead
+        f"/api/v1/alerts/{alert_id}/resolve",
+        json={"reason": "x", "outcome": "monitor", "version": 1},
+        headers=lead,
     )
     assert r.status_code == 422  # reason too short
     r = await aclient.post(
