@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from aggregator.audit import AuditEntry, record
+from aggregator.audit.service import Actor
 from aggregator.concerns.models import ChildRecord, Concern
 from aggregator.principals.models import Principal
 from alerts.models import Alert
@@ -55,7 +56,7 @@ class CaseworkError(ValueError):
     """A request that cannot be met as asked (422): the message says why."""
 
 
-def _note(now: datetime, kind: str, text: str, user: Principal, **extra: Any) -> dict[str, Any]:
+def _note(now: datetime, kind: str, text: str, user: Actor, **extra: Any) -> dict[str, Any]:
     return {"at": now.isoformat(), "kind": kind, "text": text, "by": user.id, **extra}
 
 
@@ -64,9 +65,7 @@ def _check(alert: Alert, version: int | None) -> None:
         raise AlertConflict(alert.id)
 
 
-def _audit(
-    session: AsyncSession, user: Principal, action: str, alert: Alert, **detail: Any
-) -> None:
+def _audit(session: AsyncSession, user: Actor, action: str, alert: Alert, **detail: Any) -> None:
     record(
         session,
         user,
@@ -97,7 +96,7 @@ async def staff_by_email(session: AsyncSession, email: str) -> Principal:
 async def assign(
     session: AsyncSession,
     alert: Alert,
-    user: Principal,
+    user: Actor,
     assignee: Principal,
     now: datetime,
     version: int | None = None,
@@ -124,7 +123,7 @@ async def assign(
 async def triage(
     session: AsyncSession,
     alert: Alert,
-    user: Principal,
+    user: Actor,
     rating: Rating,
     rationale: str | None,
     timescales: Timescales,
@@ -172,7 +171,7 @@ async def triage(
 async def add_note(
     session: AsyncSession,
     alert: Alert,
-    user: Principal,
+    user: Actor,
     text: str,
     now: datetime,
     version: int | None = None,

@@ -2,7 +2,7 @@
 "My work" (what is assigned to me, soonest due first; a team view for leads)."""
 
 from collections.abc import Awaitable
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Form, Query, Request
 from starlette.responses import Response
@@ -13,7 +13,7 @@ from aggregator.principals.deps import SessionDep
 from aggregator.web import WebHubUser, WebPageError, page, protected_router, redirect
 from alerts import casework, service
 from alerts.models import Alert
-from alerts.timescales import RATINGS, cached_timescales
+from alerts.timescales import RATINGS, Rating, cached_timescales
 from alerts.web import _alert, _names, _settings, _version
 
 router = protected_router()
@@ -48,7 +48,7 @@ async def assign(
     return await _act(
         alert,
         "assigned",
-        casework.assign(session, alert, user, person, utcnow(), _version(version)),  # type: ignore[arg-type]
+        casework.assign(session, alert, user, person, utcnow(), _version(version)),
     )
 
 
@@ -72,8 +72,8 @@ async def triage(
         casework.triage(
             session,
             alert,
-            user,  # type: ignore[arg-type]
-            rating,  # type: ignore[arg-type]
+            user,
+            cast(Rating, rating),
             rationale.strip() or None,
             timescales,
             utcnow(),
@@ -96,7 +96,7 @@ async def add_note(
     return await _act(
         alert,
         "noted",
-        casework.add_note(session, alert, user, text.strip(), utcnow(), _version(version)),  # type: ignore[arg-type]
+        casework.add_note(session, alert, user, text.strip(), utcnow(), _version(version)),
     )
 
 
