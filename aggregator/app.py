@@ -16,6 +16,8 @@ from aggregator.audit.routes import router as audit_router
 from aggregator.children import model_store
 from aggregator.children.review_view import backlog_counts
 from aggregator.children.routes import router as children_router
+from aggregator.children.strategy import router as strategy_router
+from aggregator.children.strategy import strategy_actions_for_child
 from aggregator.children.web import router as children_pages
 from aggregator.concerns.routes import router as concerns_router
 from aggregator.core.db import Database
@@ -118,13 +120,14 @@ def create_app(
     app.state.settings = settings
     app.state.db = db
     # The chronology's hub actions come from the alerts package: wired here, once.
-    app.state.hub_action_sources = [hub_actions_for_child]
+    app.state.hub_action_sources = [hub_actions_for_child, strategy_actions_for_child]
     # The home page's 'needs action' counts, from alerts and the review queue.
     app.state.action_counts = [action_counts, backlog_counts]
     # A concern's `hub_response` for its referrer, from the alerts it is evidence for.
     app.state.hub_response_source = hub_response_for_concern
     app.include_router(concerns_router)
     app.include_router(children_router)
+    app.include_router(strategy_router)
     app.include_router(children_pages)
     app.include_router(audit_router)
     app.include_router(alerts_router)

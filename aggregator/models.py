@@ -3,6 +3,7 @@
 from aggregator.audit.models import AuditEvent
 from aggregator.children.model_store import MatchModelVersion
 from aggregator.children.models import BlockingKey, Child, HouseholdKey, PairDecision, ReviewItem
+from aggregator.children.strategy import StrategyDiscussion
 from aggregator.concerns.models import (
     ChildRecord,
     Concern,
@@ -42,5 +43,6 @@ __all__ = [
     "SchedulerLease",
     "SharingDecision",
     "SharingRecord",
+    "StrategyDiscussion",
     "WebSession",
 ]
