@@ -19,9 +19,11 @@ from sqlmodel import col
 from aggregator.audit import AuditEntry, record
 from aggregator.audit.service import Actor
 from aggregator.concerns.models import ChildRecord, Concern
+from aggregator.core.settings import Settings
 from aggregator.principals.models import Principal
+from alerts import repository as repo
 from alerts.models import Alert
-from alerts.service import PURPOSE, AlertConflict, TransitionError, cas_update
+from alerts.service import PURPOSE, AlertConflict, TransitionError, cas_update, queue
 from alerts.timescales import Rating, Timescales
 
 STAFF_ROLES = ("hub", "lead")
@@ -214,6 +216,64 @@ async def work_of(session: AsyncSession, owner_id: str | None, limit: int = 500)
         col(Alert.due_at).is_(None), col(Alert.due_at), col(Alert.opened_at), col(Alert.id)
     ).limit(limit)
     return list((await session.scalars(stmt)).all())
+
+
+def _told_overdue(alert: Alert) -> bool:
+    due = alert.due_at.isoformat() if alert.due_at else None
+    return any(n.get("kind") == "overdue" and n.get("due_at") == due for n in alert.notes)
+
+
+async def escalate_overdue(
+    session: AsyncSession, settings: Settings, now: datetime, batch: int = 500
+) -> int:
+    """Tell the escalation level (1) about alerts whose decision is overdue, once per due
+    time: a re-triage that sets a new due time can be overdue again. Silences mute it."""
+    silences = await repo.active_silences(session, now)
+    escalated = 0
+    after = ""
+    while True:
+        page = list(
+            (
+                await session.scalars(
+                    select(Alert)
+                    .where(
+                        col(Alert.state) != "resolved",
+                        col(Alert.due_at) < now,
+                        col(Alert.id) > after,
+                    )
+                    .order_by(col(Alert.id))
+                    .limit(batch)
+                )
+            ).all()
+        )
+        if not page:
+            return escalated
+        after = page[-1].id
+        for alert in page:
+            if _told_overdue(alert) or repo.silenced_by(silences, alert.child_id, alert.rule_id):
+                continue
+            assert alert.due_at is not None
+            level = max(1, alert.escalation_level)
+            note = {
+                "at": now.isoformat(),
+                "kind": "overdue",
+                "text": f"decision overdue (was due {alert.due_at.isoformat()}); escalated",
+                "due_at": alert.due_at.isoformat(),
+            }
+            await cas_update(session, alert, notes=[*alert.notes, note])
+            sent = await queue(session, settings, alert, "overdue", level=level)
+            record(
+                session,
+                None,
+                AuditEntry(
+                    action="alert.overdue",
+                    purpose=PURPOSE,
+                    object_type="alert",
+                    object_id=alert.id,
+                    detail={"level": level, "notifications": sent, "version": alert.version},
+                ),
+            )
+            escalated += 1
 
 
 # --- feedback to the referrer ---------------------------------------------------

@@ -23,8 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from aggregator.core.db import Database
 from aggregator.core.settings import Settings
 from aggregator.core.types import utcnow
+from alerts import casework, service
 from alerts import repository as repo
-from alerts import service
 from alerts.lease import Lease, LeaseLost
 from alerts.models import AlertJobState
 from alerts.outbox import DeliveryStats, deliver_due
@@ -165,6 +165,7 @@ class AlertJobs:
         async with self.db.session() as session:
             await self._fence(session)
             count = await service.escalate_due(session, self.settings, self.rules, self.clock())
+            count += await casework.escalate_overdue(session, self.settings, self.clock())
         if count:
             self.wake("alerts.deliver")
         return count

@@ -8,10 +8,12 @@ from sqlalchemy import select
 
 from aggregator.audit.models import AuditEvent
 from aggregator.core.types import utcnow
+from alerts import casework, service
 from alerts.history import hub_actions_for_child
+from alerts.models import Alert, AlertSubscription
 from alerts.timescales import load_timescales
 from tests import factories as f
-from tests.alerts.helpers import World, alerts, days_ago, sweep
+from tests.alerts.helpers import NOW, World, alerts, days_ago, jobs_at, notifications, sweep
 
 
 async def _alert(world: World) -> tuple[str, str]:
@@ -203,3 +205,34 @@ async def test_the_referrer_sees_the_hub_response_and_no_one_else(
     assert (await aclient.get(f"/api/v1/concerns/{first}", headers=school)).status_code == 404
     # hub staff reading the concern do not get the referrer's loop-closing view
     assert response(await aclient.get(f"/api/v1/concerns/{first}", headers=hub)) is None
+
+
+async def test_an_overdue_decision_escalates_once(world: World) -> None:
+    db = world.db
+    _, alert_id = await _alert(world)  # opened Wednesday 25 November 2026, 12:00 UTC
+    lead = (await f.person(db, "lead@hub.example", "lead")).principal
+    manager = (await f.person(db, "manager@hub.example", "hub")).principal
+    async with db.session() as s:
+        s.add(
+            AlertSubscription(
+                principal_id=manager.id,
+                channel="webhook",
+                target="http://127.0.0.1:9/hook",
+                secret="whsec_test",
+                level=1,
+            )
+        )
+    async with db.session() as s:
+        a = await s.get(Alert, alert_id)
+        assert a is not None
+        await service.acknowledge(s, a, lead, NOW)  # the ordinary escalation stops
+        await casework.triage(s, a, lead, "red", None, load_timescales(), NOW)
+        assert a.due_at == NOW + timedelta(hours=4)
+    assert await jobs_at(db, NOW + timedelta(hours=3, minutes=59)).escalate() == 0
+    assert await jobs_at(db, NOW + timedelta(hours=4, minutes=1)).escalate() == 1
+    assert await jobs_at(db, NOW + timedelta(hours=5)).escalate() == 0  # once per due time
+    overdue = [n for n in await notifications(db) if n.event == "overdue"]
+    assert [n.alert_id for n in overdue] == [alert_id]
+    assert overdue[0].subscription_id and overdue[0].payload["event"] == "alert.overdue"
+    (a,) = await alerts(db)
+    assert a.notes[-1]["kind"] == "overdue"
