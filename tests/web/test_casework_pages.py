@@ -37,6 +37,9 @@ async def test_act_on_an_alert_from_its_page_and_see_it_in_my_work(
     page = await client.get(f"/alerts/{first}")
     assert page.status_code == 200 and 'name="outcome"' in page.text
     token = csrf_from(page.text)
+    for form in ("assign", "triage", "notes"):
+        forged = await client.post(f"/alerts/{first}/{form}", data={"csrf_token": "forged"})
+        assert forged.status_code == 403
     r = await client.post(
         f"/alerts/{first}/assign",
         data={"assignee": "jo@hub.example", "version": "1", "csrf_token": token},
