@@ -34,4 +34,5 @@ clean:
 ## Refresh the README's screenshots from the last browser-test run.
 screenshots:
 	cp artifacts/screenshots/alert-inbox.png artifacts/screenshots/child-page.png \
-	   artifacts/screenshots/review-queue.png docs/screenshots/
+	   artifacts/screenshots/review-queue.png artifacts/screenshots/alert-casework.png \
+	   artifacts/screenshots/my-work.png docs/screenshots/

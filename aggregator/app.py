@@ -17,6 +17,8 @@ from aggregator.audit.routes import router as audit_router
 from aggregator.children import frequencies, model_store
 from aggregator.children.review_view import backlog_counts
 from aggregator.children.routes import router as children_router
+from aggregator.children.strategy import router as strategy_router
+from aggregator.children.strategy import strategy_actions_for_child
 from aggregator.children.web import router as children_pages
 from aggregator.concerns.routes import router as concerns_router
 from aggregator.core import metrics
@@ -35,7 +37,11 @@ from aggregator.web import router as web_router
 from aggregator.web.docs import ASSETS_PREFIX, install_docs
 from alerts import SchedulerRunner, load_rules
 from alerts import router as alerts_router
+from alerts.casework import hub_response_for_concern
+from alerts.casework_routes import router as casework_router
+from alerts.casework_web import router as casework_pages
 from alerts.history import action_counts, hub_actions_for_child
+from alerts.timescales import load_timescales
 from alerts.web import router as alert_pages
 
 log = logging.getLogger("aggregator")
@@ -85,6 +91,7 @@ def create_app(
     settings = settings or (db.settings if db else get_settings())
     db = db or Database(settings)
     rules = load_rules(settings.rules_path)  # a bad rules file stops the start, clearly
+    load_timescales(settings.timescales_path)  # so does a bad timescales file
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -131,15 +138,20 @@ def create_app(
     app.state.settings = settings
     app.state.db = db
     # The chronology's hub actions come from the alerts package: wired here, once.
-    app.state.hub_action_sources = [hub_actions_for_child]
+    app.state.hub_action_sources = [hub_actions_for_child, strategy_actions_for_child]
     # The home page's 'needs action' counts, from alerts and the review queue.
     app.state.action_counts = [action_counts, backlog_counts]
+    # A concern's `hub_response` for its referrer, from the alerts it is evidence for.
+    app.state.hub_response_source = hub_response_for_concern
     app.include_router(concerns_router)
     app.include_router(children_router)
+    app.include_router(strategy_router)
     app.include_router(children_pages)
     app.include_router(audit_router)
     app.include_router(alerts_router)
+    app.include_router(casework_router)
     app.include_router(alert_pages)
+    app.include_router(casework_pages)
     app.include_router(web_router)
     mount_static(app)
     add_error_pages(app)

@@ -5,6 +5,7 @@ from aggregator.children.frequencies import MatchFrequency
 from aggregator.children.model_store import MatchModelVersion
 from aggregator.children.models import BlockingKey, Child, HouseholdKey, PairDecision, ReviewItem
 from aggregator.children.relink import RelinkRun
+from aggregator.children.strategy import StrategyDiscussion
 from aggregator.concerns.models import (
     ChildRecord,
     Concern,
@@ -46,5 +47,6 @@ __all__ = [
     "SchedulerLease",
     "SharingDecision",
     "SharingRecord",
+    "StrategyDiscussion",
     "WebSession",
 ]

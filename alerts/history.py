@@ -15,6 +15,7 @@ from sqlmodel import col
 from aggregator.children.chronology import HubAction
 from aggregator.principals.models import Principal
 from aggregator.web.counts import ActionCount
+from alerts.casework import OUTCOME_LABELS
 from alerts.models import Alert
 
 _ALERTS_OF_CHILD = (
@@ -28,6 +29,9 @@ _LABELS = {
     "escalated": "alert escalated",
     "merged": "alert merged",
     "updated": "alert updated",
+    "assigned": "alert assigned",
+    "triaged": "alert triaged",
+    "note": "case note",
 }
 
 
@@ -46,6 +50,9 @@ async def hub_actions_for_child(session: AsyncSession, child_id: str) -> list[Hu
         for n in a.notes:
             kind = str(n.get("kind", "updated"))
             text = str(n.get("text", ""))
+            if kind == "resolved" and n.get("outcome"):  # what happened next
+                outcome = str(n["outcome"])
+                text = f"outcome: {OUTCOME_LABELS.get(outcome, outcome)}. {text}"
             actions.append(
                 HubAction(
                     at=datetime.fromisoformat(str(n["at"])),

@@ -28,8 +28,8 @@ from aggregator.core.db import Database
 from aggregator.core.logs import configure_logging
 from aggregator.core.settings import Settings
 from aggregator.core.types import utcnow
+from alerts import casework, service
 from alerts import repository as repo
-from alerts import service
 from alerts.lease import Lease, LeaseLost
 from alerts.models import AlertJobState, SchedulerLease
 from alerts.outbox import Deliverer, DeliveryStats, deliver_due
@@ -187,6 +187,7 @@ class AlertJobs:
         async with self.db.session() as session:
             await self._fence(session)
             count = await service.escalate_due(session, self.settings, self.rules, self.clock())
+            count += await casework.escalate_overdue(session, self.settings, self.clock())
         if count:
             self.wake("alerts.deliver")
         return count

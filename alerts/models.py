@@ -52,6 +52,12 @@ class Alert(SQLModel, table=True):
     resolution_reason: str | None = Field(default=None, max_length=1000)
     escalation_level: int = 0
     escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Casework (issue 19): who owns it (the email, as shown; `owner_id` is the
+    # person), its red/amber/green rating, when a decision is due, what was decided.
+    assignee: str | None = Field(default=None, max_length=200)
+    rating: str | None = Field(default=None, max_length=10)
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    outcome: str | None = Field(default=None, max_length=60)
 
 
 class AlertSilence(SQLModel, table=True):

@@ -15,7 +15,7 @@ from aggregator.core.purpose import PurposeHeader, purpose_or
 from aggregator.core.settings import Settings
 from aggregator.core.types import utcnow
 from aggregator.principals import HubUser, SessionDep
-from alerts import outbox, service, webhook
+from alerts import casework, outbox, service, webhook
 from alerts import repository as repo
 from alerts.models import Alert, AlertNotification, AlertSilence, AlertSubscription
 from alerts.rules import RuleSet, cached_rules
@@ -96,6 +96,7 @@ def _out(alert: Alert, settings: Settings, silences: list[AlertSilence]) -> Aler
         escalation_level=alert.escalation_level,
         silenced=repo.silenced_by(silences, alert.child_id, alert.rule_id),
         link=service.link(settings, alert.id),
+        **casework.fields(alert, utcnow()),
     )
 
 
@@ -451,7 +452,9 @@ async def resolve(
     """-> resolved, with a reason; only new evidence re-opens it."""
     alert = await _alert(session, alert_id)
     try:
-        await service.resolve(session, alert, user, body.reason, utcnow(), body.version)
+        await service.resolve(
+            session, alert, user, body.reason, utcnow(), body.version, outcome=body.outcome
+        )
     except service.ReasonTooThin as exc:
         raise unprocessable(("body", "reason"), str(exc)) from exc
     except (service.AlertConflict, service.TransitionError) as exc:

@@ -6,6 +6,9 @@ from typing import Annotated, Any, Literal, Self
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from alerts.casework import Outcome
+from alerts.timescales import Rating
+
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000)]
 State = Literal["open", "acknowledged", "resolved"]
 Severity = Literal["red", "amber"]
@@ -45,6 +48,14 @@ class AlertOut(BaseModel):
     escalation_level: int
     silenced: bool
     link: str
+    # Casework (issue 19).
+    assignee: str | None = Field(default=None, description="Email of the person who owns it")
+    rating: Rating | None = None
+    due_at: datetime | None = Field(
+        default=None, description="When a decision is due, in working time from its rating"
+    )
+    overdue: bool = False
+    outcome: Outcome | None = None
 
 
 class AlertPage(BaseModel):
@@ -61,7 +72,31 @@ class AcknowledgeIn(_Strict):
 
 
 class ResolveIn(_Strict):
+    outcome: Outcome = Field(description="What was decided (controlled vocabulary)")
     reason: Reason
+    version: int | None = None
+
+
+NoteText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+class AssignIn(_Strict):
+    assignee: str = Field(min_length=3, max_length=200, description="A hub or lead's email")
+    version: int | None = Field(
+        default=None, description="If given, refused with 409 unless the alert is still at it."
+    )
+
+
+class TriageIn(_Strict):
+    rating: Rating
+    rationale: Reason | None = Field(
+        default=None, description="Why; required when the rating changes"
+    )
+    version: int | None = None
+
+
+class NoteIn(_Strict):
+    text: NoteText
     version: int | None = None
 
 

@@ -282,6 +282,9 @@ async def _update(
             resolved_at=None,
             resolved_by=None,
             resolution_reason=None,
+            outcome=None,
+            rating=None,
+            due_at=None,
             text=finding.text,
             evidence={
                 **finding.evidence(),
@@ -448,6 +451,7 @@ async def acknowledge(
         acknowledged_at=now,
         acknowledged_by=user.id,
         owner_id=alert.owner_id or user.id,
+        assignee=alert.assignee if alert.owner_id else user.name,
         updated_at=now,
         notes=[*alert.notes, _note(now, "acknowledged", "acknowledged", by=user.id)],
     )
@@ -472,8 +476,10 @@ async def resolve(
     reason: str,
     now: datetime,
     version: int | None = None,
+    outcome: str | None = None,
 ) -> Alert:
-    """open or acknowledged -> resolved, with the reason; new evidence re-opens it."""
+    """open or acknowledged -> resolved, with the outcome (casework.Outcome) and the
+    reason; new evidence re-opens it."""
     if version is not None and version != alert.version:
         raise AlertConflict(alert.id)
     if alert.state == "resolved":
@@ -487,8 +493,9 @@ async def resolve(
         resolved_at=now,
         resolved_by=user.id,
         resolution_reason=reason,
+        outcome=outcome,
         updated_at=now,
-        notes=[*alert.notes, _note(now, "resolved", reason, by=user.id)],
+        notes=[*alert.notes, _note(now, "resolved", reason, by=user.id, outcome=outcome)],
     )
     record(
         session,
@@ -498,7 +505,7 @@ async def resolve(
             purpose=PURPOSE,
             object_type="alert",
             object_id=alert.id,
-            detail={"version": alert.version},
+            detail={"version": alert.version, "outcome": outcome},
         ),
     )
     return alert

@@ -21,6 +21,7 @@ from aggregator.web import WebHubUser, WebPageError, page, protected_router, red
 from aggregator.web.formatting import age_on
 from aggregator.web.paging import PageParam, Pager, pager
 from alerts import service
+from alerts.casework import OUTCOME_LABELS
 from alerts.models import Alert
 from alerts.rules import cached_rules
 
@@ -30,6 +31,9 @@ STATES = ("open", "acknowledged", "resolved")
 _DONE = {
     "acknowledged": "Acknowledged. Escalation has stopped; you are this alert's lead.",
     "resolved": "Resolved. The alert re-opens only if new evidence arrives.",
+    "assigned": "Assigned. They will hear of new evidence on this alert.",
+    "triaged": "Triaged. The decision is due by the time shown.",
+    "noted": "Note added to the alert's history.",
 }
 
 
@@ -229,6 +233,10 @@ async def _alert_context(session: SessionDep, alert: Alert) -> dict[str, Any]:
         "child_born": identity.date_of_birth if identity else None,
         "child_age": age_on(identity.date_of_birth if identity else None, date.today()),
         "evidence": await _evidence(session, alert),
+        "outcomes": OUTCOME_LABELS,
+        "overdue": alert.due_at is not None
+        and alert.state != "resolved"
+        and utcnow() > alert.due_at,
     }
 
 
@@ -288,6 +296,7 @@ async def resolve(
     session: SessionDep,
     reason: Annotated[str, Form(max_length=1000)] = "",
     version: Annotated[str, Form(max_length=12)] = "",
+    outcome: Annotated[str, Form(max_length=60)] = "",
 ) -> Response:
     alert = await _alert(session, alert_id)
 
@@ -297,16 +306,26 @@ async def resolve(
         return page(
             request,
             "alerts/alert.html",
-            {**context, "error": error, "reason": reason},
+            {**context, "error": error, "reason": reason, "chosen_outcome": outcome},
             status_code=422,
         )
 
+    if outcome not in OUTCOME_LABELS:
+        return await again("Write why the alert is resolved and choose its outcome.")
     if len(reason.strip()) < 3:
         return await again(
             "Write why the alert is resolved (for example, the outcome of the discussion)."
         )
     try:
-        await service.resolve(session, alert, user, reason.strip(), utcnow(), _version(version))  # type: ignore[arg-type]
+        await service.resolve(
+            session,
+            alert,
+            user,  # type: ignore[arg-type]
+            reason.strip(),
+            utcnow(),
+            _version(version),
+            outcome=outcome,
+        )
     except service.ReasonTooThin as exc:
         return await again(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
     except service.AlertConflict as exc:

@@ -8,17 +8,20 @@ from aggregator.audit import AuditEntry, record
 from aggregator.audit.service import record_read
 from aggregator.children.linking import submit_linked
 from aggregator.concerns import repository, service
+from aggregator.concerns.models import Concern
 from aggregator.concerns.schemas import (
     ConcernPage,
     ConcernReceipt,
     ConcernSubmission,
     ConcernView,
+    HubResponse,
     SharingDecisionIn,
     SharingDecisionOut,
 )
 from aggregator.concerns.vocab import Decision, Purpose
 from aggregator.core.inputs import Offset
 from aggregator.core.purpose import PurposeHeader, purpose_or
+from aggregator.core.settings import Settings
 from aggregator.principals import (
     CurrentAgency,
     CurrentPrincipal,
@@ -81,9 +84,14 @@ async def submit_concern(
 
 @router.get("/concerns/{concern_id}", response_model=ConcernView, responses=_ERRORS)
 async def read_concern(
-    concern_id: str, principal: CurrentPrincipal, session: SessionDep, purpose: PurposeHeader = None
+    concern_id: str,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    request: Request,
+    purpose: PurposeHeader = None,
 ) -> ConcernView:
-    """One concern. Another agency's concern answers 404, exactly like an unknown id."""
+    """One concern. Another agency's concern answers 404, exactly like an unknown id.
+    The submitting agency also sees `hub_response`: what the hub did with it."""
     concern = await repository.concern_visible_to(session, concern_id, _scope(principal))
     record_read(
         session,
@@ -97,7 +105,25 @@ async def read_concern(
     if concern is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such concern")
     parts = await repository.load_parts(session, [concern.id])
-    return service.to_view(concern, parts, principal)
+    view = service.to_view(concern, parts, principal)
+    if principal.id == concern.agency_id:
+        view.hub_response = await hub_response(request, session, concern)
+    return view
+
+
+async def hub_response(
+    request: Request, session: SessionDep, concern: Concern
+) -> HubResponse | None:
+    """From the alerts this concern is evidence for; the source is wired by the
+    composition root (app.state), so this package never imports the alerts one."""
+    source = getattr(request.app.state, "hub_response_source", None)
+    found = await source(session, concern) if source else None
+    if found is None:
+        return None
+    settings: Settings = request.app.state.settings
+    return HubResponse(
+        status=found.status, outcome=found.outcome, at=found.at, contact=settings.hub_duty_contact
+    )
 
 
 @router.get("/concerns", response_model=ConcernPage, responses=_ERRORS)

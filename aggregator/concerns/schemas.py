@@ -5,7 +5,7 @@ fails loudly instead of silently dropping data.
 """
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -205,9 +205,24 @@ class ConcernReceipt(BaseModel):
     received_at: datetime
 
 
+class HubResponse(BaseModel):
+    """What the hub did with a concern, for the agency that raised it (closing the loop):
+    no other agency's concerns and nothing about the child beyond the decision."""
+
+    status: Literal["received", "under_review", "responded"]
+    outcome: str | None = Field(default=None, description="The hub's decision, once responded")
+    at: datetime
+    contact: str = Field(description="Who to contact at the hub about this response")
+
+
 class ConcernView(ConcernSubmission):
     id: str
     received_at: datetime
+    hub_response: HubResponse | None = Field(
+        default=None,
+        description="Only for the submitting agency; null until the concern is evidence "
+        "for an alert",
+    )
     model_config = ConfigDict(extra="ignore")
 
 

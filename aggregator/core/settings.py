@@ -97,6 +97,13 @@ class Settings(BaseSettings):
     delivery_stop_grace_seconds: float = Field(default=10.0, ge=0)
     # /metrics is served only when set, to `Authorization: Bearer <token>`.
     metrics_token: SecretStr | None = None
+    # Casework (issue 19): the red/amber/green response windows (TOML; the shipped
+    # alerts/timescales.toml when unset), and who a referring agency should contact
+    # about the hub's response to its concern (shown in `hub_response`).
+    timescales_path: Path | None = None
+    hub_duty_contact: str = Field(
+        default="the safeguarding hub's duty desk", min_length=3, max_length=200
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> "Settings":

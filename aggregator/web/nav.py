@@ -17,6 +17,7 @@ class NavItem:
 NAV: list[NavItem] = [
     NavItem("Home", "/"),
     NavItem("Alert inbox", "/alerts", frozenset({"hub", "lead"})),
+    NavItem("My work", "/my-work", frozenset({"hub", "lead"})),
     NavItem("Children", "/children", frozenset({"hub", "lead"})),
     NavItem("Review queue", "/review", frozenset({"hub", "lead"})),
     NavItem("Audit trail", "/audit", frozenset({"admin"})),

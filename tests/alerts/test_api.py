@@ -75,18 +75,20 @@ async def test_list_filter_read_acknowledge_resolve(
     r = await aclient.post(f"/api/v1/alerts/{alert_id}/resolve", json={}, headers=lead)
     assert r.status_code == 422
     r = await aclient.post(
-        f"/api/v1/alerts/{alert_id}/resolve", json={"reason": "x", "version": 1}, headers=lead
+        f"/api/v1/alerts/{alert_id}/resolve",
+        json={"reason": "x", "outcome": "monitor", "version": 1},
+        headers=lead,
     )
     assert r.status_code == 422  # reason too short
     r = await aclient.post(
         f"/api/v1/alerts/{alert_id}/resolve",
-        json={"reason": "Seen at home; plan agreed", "version": 1},
+        json={"reason": "Seen at home; plan agreed", "outcome": "advice_given", "version": 1},
         headers=lead,
     )
     assert r.status_code == 409 and "reload" in r.text  # stale version
     r = await aclient.post(
         f"/api/v1/alerts/{alert_id}/resolve",
-        json={"reason": "Seen at home; plan agreed", "version": 2},
+        json={"reason": "Seen at home; plan agreed", "outcome": "advice_given", "version": 2},
         headers=lead,
     )
     assert r.status_code == 200 and r.json()["state"] == "resolved"
@@ -102,7 +104,9 @@ async def test_concurrent_acknowledge_and_resolve_over_http(
     ack, res = await asyncio.gather(
         aclient.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=a),
         aclient.post(
-            f"/api/v1/alerts/{alert_id}/resolve", json={"reason": "Known to CSC; plan in place"}, headers=b
+            f"/api/v1/alerts/{alert_id}/resolve",
+            json={"reason": "Known to CSC; plan in place", "outcome": "open_case_allocated_worker_informed"},
+            headers=b,
         ),
     )
     assert {ack.status_code, res.status_code} <= {200, 409}

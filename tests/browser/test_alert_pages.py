@@ -43,6 +43,7 @@ async def test_alert_acknowledged_then_resolved(context: BrowserContext, screens
     await expect(page.get_by_role("heading", level=1)).to_contain_text("acknowledged")
     await expect(page.get_by_role("button", name="Acknowledge")).to_have_count(0)
 
+    await page.get_by_label("Outcome").select_option("early_help")  # required (issue 19)
     await page.get_by_label("Reason for resolving").fill(
         "Strategy discussion held; early help offered."
     )
@@ -57,7 +58,42 @@ async def test_resolving_needs_a_reason(context: BrowserContext) -> None:
     await sign_in(page, "hub@demo.example")
     await _inbox_with_alerts(page)
     await page.locator("table.alerts tbody tr a[href^='/alerts/']").first.click()
+    await page.get_by_label("Outcome").select_option("monitor")  # required (issue 19)
     reason = page.get_by_label("Reason for resolving")
     await reason.evaluate("el => el.removeAttribute('required')")
     await page.get_by_role("button", name="Resolve").click()
     await expect(page.get_by_text("Write why the alert is resolved")).to_be_visible()
+
+
+async def test_casework_triage_note_resolve_with_outcome_and_my_work(
+    context: BrowserContext, screenshots: Path
+) -> None:
+    page = await context.new_page()
+    await sign_in(page, "hub@demo.example")
+    await _inbox_with_alerts(page)
+    await page.locator("table.alerts tbody tr a[href^='/alerts/']").last.click()
+    alert_url = page.url
+    await page.get_by_label("Assign to").fill("hub@demo.example")
+    await page.get_by_role("button", name="Assign").click()
+    await expect(page.get_by_role("status")).to_contain_text("Assigned")
+    await page.get_by_label("Rating", exact=True).select_option("amber")
+    await page.get_by_role("button", name="Triage").click()
+    await expect(page.get_by_role("status")).to_contain_text("Triaged")
+    await expect(page.locator(".due")).to_be_visible()
+    await page.get_by_label("Case note").fill("Spoke to the school's DSL; attending today.")
+    await page.get_by_role("button", name="Add note").click()
+    await expect(page.get_by_text("Spoke to the school's DSL").first).to_be_visible()
+    await page.screenshot(path=screenshots / "alert-casework.png", full_page=True)
+
+    await page.get_by_role("link", name="My work").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("My work")
+    path = "/alerts/" + alert_url.split("/alerts/")[1].split("?")[0]
+    await expect(page.locator(f"table a[href='{path}']")).to_have_count(1)
+    await page.screenshot(path=screenshots / "my-work.png", full_page=True)
+
+    await page.goto(alert_url.split("?")[0])
+    await page.get_by_label("Outcome").select_option("advice_given")
+    await page.get_by_label("Reason for resolving").fill("Advice given to the school.")
+    await page.get_by_role("button", name="Resolve").click()
+    await expect(page.get_by_role("status")).to_contain_text("Resolved")
+    await expect(page.locator(".outcome")).to_have_text("Advice given")
