@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from aggregator import __version__
 from aggregator.audit.chain import seal_pending
+from aggregator.audit.flood import flush_at_exit, keep_flushing
 from aggregator.audit.routes import router as audit_router
 from aggregator.children import model_store
 from aggregator.children.routes import router as children_router
@@ -19,8 +20,10 @@ from aggregator.children.web import router as children_pages
 from aggregator.concerns.routes import router as concerns_router
 from aggregator.core.db import Database
 from aggregator.core.settings import Settings, get_settings
+from aggregator.core.unavailable import add_unavailable_handlers
 from aggregator.web import add_error_pages, mount_static
 from aggregator.web import router as web_router
+from aggregator.web.outage import unavailable_page
 from alerts import SchedulerRunner, load_rules
 from alerts import router as alerts_router
 from alerts.web import router as alert_pages
@@ -79,6 +82,8 @@ def create_app(
             if background
             else []
         )
+        if background:  # audit events kept through an outage, and flood summaries
+            tasks.append(asyncio.create_task(keep_flushing(db)))
         alert_scheduler = SchedulerRunner(db, settings, rules)
         if background and settings.run_scheduler:
             alert_scheduler.start()
@@ -92,6 +97,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await flush_at_exit(db)
             await db.dispose()
 
     app = FastAPI(
@@ -114,6 +120,7 @@ def create_app(
     app.include_router(web_router)
     mount_static(app)
     add_error_pages(app)
+    add_unavailable_handlers(app, settings.database_retry_after_seconds, unavailable_page)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -8,7 +8,7 @@ from sqlmodel import col
 from starlette.responses import Response
 
 from aggregator.audit import AuditEntry, record
-from aggregator.audit.service import record_read
+from aggregator.audit.service import record_read, record_shown
 from aggregator.concerns.models import ChildRecord, Concern
 from aggregator.core.settings import Settings
 from aggregator.core.types import utcnow
@@ -83,6 +83,14 @@ async def inbox(
             detail={"ids": [a.id for a in alerts], "via": "dashboard"},
         ),
     )
+    record_shown(
+        session,
+        user,
+        [a.child_id for a in alerts],
+        read="alert.list",
+        purpose="safeguarding",
+        via="dashboard",
+    )
     return page(
         request,
         "alerts/inbox.html",
@@ -139,6 +147,15 @@ async def alert_page(
     )
     if alert is None:
         raise WebPageError(404, "There is no such alert. Go back to the alert inbox.")
+    record_shown(
+        session,
+        user,
+        [alert.child_id],
+        read="alert.read",
+        purpose="safeguarding",
+        of=alert.id,
+        via="dashboard",
+    )
     return page(
         request,
         "alerts/alert.html",

@@ -10,13 +10,13 @@ from sqlmodel import col
 from starlette.responses import Response
 
 from aggregator.audit import AuditEntry, record
-from aggregator.audit.service import record_read
+from aggregator.audit.service import record_read, record_shown
 from aggregator.children import repository as repo
 from aggregator.children import review
 from aggregator.children.listing import Sort, list_children
 from aggregator.children.models import ReviewItem
-from aggregator.children.picture import build_picture
-from aggregator.children.review_view import review_item_view
+from aggregator.children.picture import build_picture, children_shown
+from aggregator.children.review_view import review_item_view, sides_shown
 from aggregator.children.schemas import DecisionIn
 from aggregator.concerns.vocab import Category
 from aggregator.principals.deps import SessionDep
@@ -96,6 +96,14 @@ async def children_page(
             detail={"ids": [c.child_id for c in result.items], "via": "dashboard"},
         ),
     )
+    record_shown(
+        session,
+        user,
+        [c.child_id for c in result.items],
+        read="child.list",
+        purpose="safeguarding",
+        via="dashboard",
+    )
     return page(
         request,
         "children/list.html",
@@ -138,7 +146,17 @@ async def child_page(
         )
     if child.id != child_id:
         return redirect(f"/children/{child.id}")
-    picture = (await build_picture(session, child, child_id, user)).model_dump(mode="json")
+    built = await build_picture(session, child, child_id, user)
+    record_shown(
+        session,
+        user,
+        children_shown(built),
+        read="child.picture",
+        purpose="safeguarding",
+        of=child.id,
+        via="dashboard",
+    )
+    picture = built.model_dump(mode="json")
     return page(
         request,
         "children/page.html",
@@ -190,6 +208,14 @@ async def review_page(request: Request, user: WebHubUser, session: SessionDep) -
             object_type="review_item",
             detail={"ids": [i.id for i in items], "via": "dashboard"},
         ),
+    )
+    record_shown(
+        session,
+        user,
+        sides_shown(views),
+        read="review.list",
+        purpose="identity_resolution",
+        via="dashboard",
     )
     return page(
         request,

@@ -6,6 +6,7 @@ the audit trail for admins.
 """
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -92,9 +93,17 @@ async def _count_failure(session: AsyncSession, principal: Principal, settings: 
 
 
 async def check_sign_in(
-    session: AsyncSession, settings: Settings, email: str, password: str
+    session: AsyncSession,
+    settings: Settings,
+    email: str,
+    password: str,
+    admit_refusal: Callable[[str], bool] = lambda action: True,
 ) -> SignInOutcome:
-    """Decide a sign-in attempt and record it; the caller commits either way."""
+    """Decide a sign-in attempt and record it; the caller commits either way.
+
+    A refusal is recorded only if `admit_refusal` agrees: whoever tries is not yet
+    anyone, so their attempts count against their address's budget (`audit.flood`).
+    """
     email = email.strip()
     principal = await _find(session, email) if 0 < len(email) <= MAX_EMAIL else None
     reason = _refusal_reason(principal)
@@ -102,11 +111,13 @@ async def check_sign_in(
         reason = reason or "password_too_long"
     if reason is not None or principal is None or principal.password_hash is None:
         await run_in_threadpool(verify_password, _dummy_hash(), password[:MAX_PASSWORD])
-        _audit(session, principal, "refused", reason or "unknown_account")
+        if admit_refusal("auth.sign_in"):
+            _audit(session, principal, "refused", reason or "unknown_account")
         return SignInOutcome(principal, reason or "unknown_account")
     if not await run_in_threadpool(verify_password, principal.password_hash, password):
         locked = await _count_failure(session, principal, settings)
-        _audit(session, principal, "refused", "bad_password")
+        if admit_refusal("auth.sign_in"):
+            _audit(session, principal, "refused", "bad_password")
         if locked:
             record(
                 session,
