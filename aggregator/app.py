@@ -120,7 +120,7 @@ def create_app(
     app.include_router(web_router)
     mount_static(app)
     add_error_pages(app)
-    add_unavailable_handlers(app, settings.database_retry_after_seconds, unavailable_page)
+    add_unavailable_handlers(app, db, unavailable_page)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -18,6 +18,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.responses import Response
 
+from aggregator.core.db import Database
+
 log = logging.getLogger("aggregator")
 
 # Failures of the connection or the server, not of the statement: asyncpg's own
@@ -26,6 +28,9 @@ _DRIVER_UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, unreachable; TimeoutError too
     asyncpg.PostgresConnectionError,  # class 08: the connection does not exist, failed
     asyncpg.InterfaceError,  # "connection is closed" and the like, client side
+    # A connection whose server process was terminated while it sat in the pool
+    # fails its next statement with "cannot switch to state ...": it is dead too.
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.OperatorInterventionError,  # 57: admin shutdown, cannot connect now
     asyncpg.exceptions.InsufficientResourcesError,  # 53: too many connections, disk full
     sqlite3.OperationalError,  # locked past the busy timeout, read-only, I/O error
@@ -74,13 +79,16 @@ def message_for(method: str, path: str, retry_after: int) -> str:
 PageRenderer = Callable[[Request, str], Awaitable[Response]]
 
 
-def add_unavailable_handlers(app: FastAPI, retry_after: int, page: PageRenderer) -> None:
+def add_unavailable_handlers(app: FastAPI, db: Database, page: PageRenderer) -> None:
     """503 for every route: JSON under /api, `page` (the dashboard's error page) elsewhere.
 
-    Registered for the root classes that can carry an outage; an exception of those
-    classes that is not one (an integrity error, say) is raised on unchanged, to the
+    Registered for the root classes that can carry an outage, the DBAPI's own
+    `Error` among them (SQLAlchemy's asyncpg adapter raises its classes unwrapped
+    where the intake drives the connection itself); an exception of those classes
+    that is not an outage (an integrity error, say) is raised on unchanged, to the
     app's handler of unexpected errors.
     """
+    retry_after = db.settings.database_retry_after_seconds
 
     async def unavailable(request: Request, exc: Exception) -> Response:
         if not is_unavailable(exc):
@@ -100,6 +108,15 @@ def add_unavailable_handlers(app: FastAPI, retry_after: int, page: PageRenderer)
         response.headers.update(headers)
         return response
 
-    for root in (OSError, sa_exc.SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError):
+    roots: list[type[BaseException]] = [
+        OSError,
+        sa_exc.SQLAlchemyError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        sqlite3.Error,
+    ]
+    dbapi_error = getattr(db.engine.dialect.dbapi, "Error", None)
+    if isinstance(dbapi_error, type) and issubclass(dbapi_error, BaseException):
+        roots.append(dbapi_error)
+    for root in roots:
         app.add_exception_handler(root, unavailable)
-    app.add_exception_handler(sqlite3.Error, unavailable)

@@ -60,11 +60,26 @@ async def unit_of_work(db: Database) -> AsyncIterator[AsyncSession]:
             except Exception as failed:  # a lost connection: the server rolls back alone
                 log.warning("rollback failed (%s)", type(failed).__name__)
             down = is_unavailable(exc)
+            if down:
+                await _renew_pool(db)
             code = exc.status_code if isinstance(exc, HTTPException) else 503 if down else 500
             replay = events_to_replay(session, failure=f"failed_{code}")
             if replay:
                 await guard_for(db).write(db, replay, down=down)
             raise
+
+
+async def _renew_pool(db: Database) -> None:
+    """After a lost connection, open new ones rather than try each pooled one in turn.
+
+    SQLAlchemy renews its pool itself when it sees a disconnect, but the intake's
+    statements go to asyncpg directly (`core.driver`) and it does not see theirs:
+    without this, every connection pooled before an outage failed one request after.
+    """
+    try:
+        await db.engine.dispose()
+    except Exception as exc:
+        log.warning("could not renew the connection pool (%s)", type(exc).__name__)
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
