@@ -3,11 +3,15 @@
 import contextlib
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+import aggregator.concerns.routes as routes
+import aggregator.principals.deps as deps
 from aggregator.app import create_app
 from aggregator.audit.flood import guard_for
 from aggregator.audit.models import AuditEvent
@@ -15,6 +19,7 @@ from aggregator.concerns.attempts import ref_digest
 from aggregator.concerns.models import Concern
 from aggregator.core.db import Database
 from tests import factories as f
+from tests.conftest import PG_ADMIN_DSN
 from tests.outage import service_database
 from tests.web.conftest import person_with_password, sign_in
 
@@ -40,41 +45,43 @@ async def events(db: Database, action: str) -> list[AuditEvent]:
 async def test_intake_during_an_outage_is_503_and_the_retry_stores_one(db: Database) -> None:
     school = await f.agency(db)
     hub = await person_with_password(db)
-    async with service_database(db) as (service_db, outage):
-        async with http(create_app(db=service_db, background=False)) as client:
-            warm = await client.post(
-                "/api/v1/concerns", json=f.submission("WARM-1"), headers=f.auth(school)
-            )
-            assert warm.status_code == 201, warm.text  # the token is now known to the process
-            assert (await sign_in(client, "jo@hub.example")).status_code == 303
-            async with outage():
-                r = await client.post(
-                    "/api/v1/concerns", json=f.submission("OUT-1"), headers=f.auth(school)
-                )
-                assert r.status_code == 503, r.text
-                assert r.headers["Retry-After"] == "5"
-                detail = r.json()["detail"]
-                assert "same external_ref" in detail and "may or may not" in detail
-                for leak in ("refused", "locked", "Connect", "Errno", "asyncpg", "sqlite"):
-                    assert leak not in detail
-                other = await client.get("/api/v1/children", headers=f.auth(hub))
-                assert other.status_code == 503
-                assert other.json()["detail"].startswith("The database is unavailable")
-                page = await client.get("/children")  # the dashboard: its error page
-                assert page.status_code == 503 and page.headers["Retry-After"] == "5"
-                assert "text/html" in page.headers["content-type"]
-                assert "Temporarily unavailable" in page.text
-            # Back: the failed attempt, kept in memory meanwhile, reaches the trail.
-            assert await guard_for(service_db).flush(service_db) >= 1
-            # The pool was renewed when the connection was lost: no stale connection fails.
-            retry = await client.post(
+    async with (
+        service_database(db) as (service_db, outage),
+        http(create_app(db=service_db, background=False)) as client,
+    ):
+        warm = await client.post(
+            "/api/v1/concerns", json=f.submission("WARM-1"), headers=f.auth(school)
+        )
+        assert warm.status_code == 201, warm.text  # the token is now known to the process
+        assert (await sign_in(client, "jo@hub.example")).status_code == 303
+        async with outage():
+            r = await client.post(
                 "/api/v1/concerns", json=f.submission("OUT-1"), headers=f.auth(school)
             )
-            assert retry.status_code == 201, retry.text
-            again = await client.post(
-                "/api/v1/concerns", json=f.submission("OUT-1"), headers=f.auth(school)
-            )
-            assert again.status_code == 200 and again.json()["id"] == retry.json()["id"]
+            assert r.status_code == 503, r.text
+            assert r.headers["Retry-After"] == "5"
+            detail = r.json()["detail"]
+            assert "same external_ref" in detail and "may or may not" in detail
+            for leak in ("refused", "locked", "Connect", "Errno", "asyncpg", "sqlite"):
+                assert leak not in detail
+            other = await client.get("/api/v1/children", headers=f.auth(hub))
+            assert other.status_code == 503
+            assert other.json()["detail"].startswith("The database is unavailable")
+            page = await client.get("/children")  # the dashboard: its error page
+            assert page.status_code == 503 and page.headers["Retry-After"] == "5"
+            assert "text/html" in page.headers["content-type"]
+            assert "Temporarily unavailable" in page.text
+        # Back: the failed attempt, kept in memory meanwhile, reaches the trail.
+        assert await guard_for(service_db).flush(service_db) >= 1
+        # The pool was renewed when the connection was lost: no stale connection fails.
+        retry = await client.post(
+            "/api/v1/concerns", json=f.submission("OUT-1"), headers=f.auth(school)
+        )
+        assert retry.status_code == 201, retry.text
+        again = await client.post(
+            "/api/v1/concerns", json=f.submission("OUT-1"), headers=f.auth(school)
+        )
+        assert again.status_code == 200 and again.json()["id"] == retry.json()["id"]
     assert await concerns(db) == 2
     failed = await events(db, "concern.failed")
     assert failed, "the failed attempt was not audited"
@@ -91,9 +98,6 @@ async def test_a_commit_that_happened_but_failed_to_answer_is_503_then_200(
 ) -> None:
     """The unsafe case of the old 500 "nothing was stored": the row is there."""
     school = await f.agency(db)
-    import aggregator.principals.deps as deps
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     lost: dict[str, bool] = {}
 
     def losing_the_answer(real):  # type: ignore[no-untyped-def]
@@ -133,11 +137,6 @@ async def test_backends_terminated_during_a_request_answer_503(
     """An administrator's pg_terminate_backend in the middle of a submission."""
     if db.dialect != "postgresql":
         pytest.skip("pg_terminate_backend is PostgreSQL's")
-    import asyncpg
-
-    import aggregator.concerns.routes as routes
-    from tests.conftest import PG_ADMIN_DSN
-
     school = await f.agency(db)
     name = db.settings.database_url.rsplit("/", 1)[1]
     real = routes.submit_linked
