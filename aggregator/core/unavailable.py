@@ -108,7 +108,7 @@ def add_unavailable_handlers(app: FastAPI, db: Database, page: PageRenderer) -> 
         response.headers.update(headers)
         return response
 
-    roots: list[type[BaseException]] = [
+    roots: list[type[Exception]] = [
         OSError,
         sa_exc.SQLAlchemyError,
         asyncpg.PostgresError,
@@ -116,7 +116,7 @@ def add_unavailable_handlers(app: FastAPI, db: Database, page: PageRenderer) -> 
         sqlite3.Error,
     ]
     dbapi_error = getattr(db.engine.dialect.dbapi, "Error", None)
-    if isinstance(dbapi_error, type) and issubclass(dbapi_error, BaseException):
+    if isinstance(dbapi_error, type) and issubclass(dbapi_error, Exception):
         roots.append(dbapi_error)
     for root in roots:
         app.add_exception_handler(root, unavailable)
