@@ -26,6 +26,7 @@ from aggregator.web import router as web_router
 from aggregator.web.outage import unavailable_page
 from alerts import SchedulerRunner, load_rules
 from alerts import router as alerts_router
+from alerts.history import hub_actions_for_child
 from alerts.web import router as alert_pages
 
 log = logging.getLogger("aggregator")
@@ -111,6 +112,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.db = db
+    # The chronology's hub actions come from the alerts package: wired here, once.
+    app.state.hub_action_sources = [hub_actions_for_child]
     app.include_router(concerns_router)
     app.include_router(children_router)
     app.include_router(children_pages)

@@ -315,7 +315,32 @@ def main(argv: list[str] | None = None) -> int:
         print("error: name a token id or --principal", file=sys.stderr)
         return 2
     handler: Handler = args.func
-    return handler(args, get_settings())
+    settings = get_settings()
+    if args.command not in ("db", "serve", "scheduler") and not _schema_ready(settings):
+        return 1
+    return handler(args, settings)
+
+
+def _schema_ready(settings: Settings) -> bool:
+    """Every command meets an up-to-date schema, as `serve` does: SQLite (the embedded
+    default) is brought up to date; PostgreSQL, migrated as a release step, is named."""
+    from aggregator.core.migrate import pending_heads, upgrade
+
+    if settings.is_sqlite:
+        upgrade(settings)
+        return True
+    try:
+        pending = pending_heads(settings)
+    except OSError as exc:
+        print(f"error: cannot reach the database ({type(exc).__name__})", file=sys.stderr)
+        return False
+    if pending:
+        print(
+            "error: the database schema is not up to date; run `aggregator db upgrade`",
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 if __name__ == "__main__":

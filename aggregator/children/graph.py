@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from aggregator.children.display import identity_from
 from aggregator.children.models import HouseholdKey
 from aggregator.children.repository import SharedRecord
 from aggregator.concerns.models import ChildRecord, Concern, RelatedPerson
@@ -36,7 +37,13 @@ def _name(rec: ChildRecord | SharedRecord) -> str:
 def build_graph(n: Neighbourhood) -> nx.MultiDiGraph:
     g = nx.MultiDiGraph()
     me = f"child:{n.child_id}"
-    label = _name(n.records[-1]) if n.records else "child"
+    label = (
+        identity_from(
+            [r.given_name for r in n.records], [r.family_name for r in n.records], [], []
+        ).name
+        if n.records
+        else "child"
+    )
     g.add_node(me, type="child", label=label, focus=True)
     for c in n.concerns:
         cid = f"concern:{c.id}"

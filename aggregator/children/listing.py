@@ -7,7 +7,7 @@ from sqlalchemy import ColumnElement, Integer, Select, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from aggregator.children import repository as repo
+from aggregator.children.display import UNNAMED, display_identities
 from aggregator.children.models import Child
 from aggregator.children.schemas import ChildPage, ChildSummary
 from aggregator.concerns.models import ChildRecord, Concern
@@ -34,6 +34,11 @@ def _matching_children(
         compact = postcode.replace(" ", "").upper()
         stmt = stmt.where(func.replace(col(ChildRecord.postcode), " ", "").startswith(compact))
     return stmt
+
+
+def children_named(name: str) -> Select[Any]:
+    """Ids of children with a record matching every word of a name (for other lists)."""
+    return _matching_children(name, None, None)
 
 
 async def list_children(
@@ -89,10 +94,7 @@ async def list_children(
         )
     ).all()
     ids = [str(r[0]) for r in rows]
-    records = await repo.records_of(session, ids)
-    latest: dict[str, ChildRecord] = {}
-    for rec in records:
-        latest[rec.child_id or ""] = rec
+    identities = await display_identities(session, ids)
     cats = (
         await session.execute(
             select(child_id, col(Concern.category))
@@ -111,12 +113,11 @@ async def list_children(
     items = []
     for row_id, n_agencies, n_concerns, n_recent, last_date in rows:
         cid = str(row_id)
-        found = latest.get(cid)
-        name = " ".join(p for p in (found.given_name, found.family_name) if p) if found else ""
+        found = identities.get(cid)
         items.append(
             ChildSummary(
                 child_id=cid,
-                name=name or "unnamed",
+                name=found.name if found else UNNAMED,
                 date_of_birth=found.date_of_birth if found else None,
                 postcode=found.postcode if found else None,
                 agencies=n_agencies,

@@ -1,6 +1,6 @@
 """Assembling the full picture of one child for the hub."""
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -10,6 +10,7 @@ from sqlmodel import col
 
 from aggregator.audit.service import Actor
 from aggregator.children import repository as repo
+from aggregator.children.display import best_value, display_identities
 from aggregator.children.graph import Neighbourhood, build_graph, household_of, to_json
 from aggregator.children.models import Child
 from aggregator.children.schemas import (
@@ -50,12 +51,8 @@ alert_providers: list[AlertProvider] = []
 
 
 def _best(records: Sequence[ChildRecord], get: Callable[[ChildRecord], str | None]) -> str | None:
-    """Most often written value; among equals, the most recent."""
-    values = [(get(r), i) for i, r in enumerate(records) if get(r)]
-    if not values:
-        return None
-    counts = Counter(v for v, _ in values)
-    return max(values, key=lambda vi: (counts[vi[0]], vi[1]))[0]
+    """Most often written value; among equals, the most recent (the rule of every view)."""
+    return best_value([get(r) for r in records])
 
 
 def _variants(
@@ -160,6 +157,17 @@ async def build_picture(
 ) -> Picture:
     n, sharing = await load_neighbourhood(session, child, viewer)
     g = build_graph(n)
+    # Other children are labelled by their best-known identity, as everywhere else.
+    others = await display_identities(
+        session,
+        [
+            k.split(":", 1)[1]
+            for k, d in g.nodes(data=True)
+            if d["type"] == "child" and not d["focus"]
+        ],
+    )
+    for other_id, other in others.items():
+        g.nodes[f"child:{other_id}"]["label"] = other.name
     records = n.records
     identity = Identity(
         **{name: _best(records, get) for name, get in IDENTITY_FIELDS.items()},
@@ -233,7 +241,9 @@ async def build_picture(
             HouseholdMember(
                 child_id=mid,
                 name=g.nodes[f"child:{mid}"]["label"],
-                date_of_birth=member_records[mid].date_of_birth if mid in member_records else None,
+                date_of_birth=others[mid].date_of_birth
+                if mid in others
+                else (member_records[mid].date_of_birth if mid in member_records else None),
                 via=sorted({g.nodes[h]["label"] for h in members[f"child:{mid}"]}),
                 concern_count=len(member_concerns.get(mid, [])),
                 categories=sorted(set(member_concerns.get(mid, []))),

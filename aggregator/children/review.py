@@ -12,6 +12,7 @@ from aggregator.children.linking import merge_children
 from aggregator.children.models import Child, ReviewItem
 from aggregator.concerns.models import ChildRecord
 from aggregator.core.types import utcnow
+from aggregator.principals.models import Principal
 
 # Split records get a `different_children` ruling against the records that stay,
 # so no later bridge re-merges them; bounded to keep one request bounded.
@@ -56,12 +57,32 @@ async def merge_by_person(
     return survivor
 
 
+class ItemAlreadyDecided(Exception):
+    """Someone else ruled on this item first: a reversal is an explicit split or merge."""
+
+    def __init__(self, item: ReviewItem, decided_by: str) -> None:
+        when = item.decided_at.strftime("%Y-%m-%d %H:%M UTC") if item.decided_at else "earlier"
+        ruled = (item.decision or item.state).replace("_", " ")
+        super().__init__(
+            f"this review item was already decided ({ruled}) by {decided_by} at {when}; "
+            "to reverse it, split or merge the children on the child's page"
+        )
+        self.decided_by = decided_by
+        self.decided_at = item.decided_at
+
+
 async def decide(
     session: AsyncSession, item: ReviewItem, decision: str, note: str | None, person: Actor
 ) -> Child:
-    """Apply a person's ruling on a review item; returns the new record's child."""
+    """Apply a person's ruling on a review item; returns the new record's child.
+
+    Only an open item is decided; repeating the ruling in force is harmless (a double
+    click), a different one on a closed item raises `ItemAlreadyDecided`."""
     if item.state == "decided" and item.decision == decision:
         return await _child_of_record(session, item.record_id)
+    if item.state != "open":
+        by = await session.get(Principal, item.decided_by) if item.decided_by else None
+        raise ItemAlreadyDecided(item, by.name if by else "the matcher")
     new_child = await _child_of_record(session, item.record_id)
     cand_child = await _child_of_record(session, item.candidate_record_id)
     if decision == "same_child":

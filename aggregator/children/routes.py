@@ -3,18 +3,23 @@
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import select
-from sqlmodel import col
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from aggregator.audit import AuditEntry, record
 from aggregator.audit.service import record_read, record_shown
 from aggregator.children import repository as repo
 from aggregator.children import review
+from aggregator.children.chronology import Format, export_chronology
 from aggregator.children.listing import Sort, list_children
 from aggregator.children.models import ReviewItem
 from aggregator.children.picture import build_picture, children_shown
-from aggregator.children.review_view import review_item_view, sides_shown
+from aggregator.children.review_view import (
+    ReviewSort,
+    review_count,
+    review_item_view,
+    review_page,
+    sides_shown,
+)
 from aggregator.children.schemas import (
     ChildChange,
     ChildPage,
@@ -34,6 +39,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     401: {"description": "Missing, unknown or revoked token"},
     403: {"description": "Only hub staff and leads may see children and the review queue"},
     404: {"description": "No such child or review item"},
+    409: {"description": "The review item was already decided otherwise, by whom and when"},
 }
 
 
@@ -41,21 +47,17 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 async def review_queue(
     user: HubUser,
     session: SessionDep,
+    response: Response,
     state: Annotated[str, Query(pattern="^(open|decided|superseded)$")] = "open",
+    sort: Annotated[ReviewSort, Query()] = "age",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     purpose: PurposeHeader = None,
 ) -> list[ReviewItemOut]:
-    """Possible matches waiting for a person: oldest first, then most probable."""
-    items = (
-        await session.scalars(
-            select(ReviewItem)
-            .where(col(ReviewItem.state) == state)
-            .order_by(col(ReviewItem.created_at), col(ReviewItem.probability).desc())
-            .offset(offset)
-            .limit(limit)
-        )
-    ).all()
+    """Possible matches waiting for a person: oldest first, then most probable (or by
+    `sort`); the total is in the `X-Total-Count` header."""
+    items = await review_page(session, state, sort, offset, limit)
+    response.headers["X-Total-Count"] = str(await review_count(session, state))
     out = [await review_item_view(session, item) for item in items]
     why = purpose_or(purpose, "identity_resolution")
     record(
@@ -96,7 +98,10 @@ async def decide_review_item(
     item = await session.get(ReviewItem, item_id, with_for_update=True)
     if item is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such review item")
-    child = await review.decide(session, item, body.decision, body.note, user)
+    try:
+        child = await review.decide(session, item, body.decision, body.note, user)
+    except review.ItemAlreadyDecided as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     return DecisionOut(review_item=item.id, decision=body.decision, child_id=child.id)
 
 
@@ -186,4 +191,66 @@ async def merge_child(
     survivor = await review.merge_by_person(session, a, b, user, body.note, why="person: merge")
     return ChildChange(
         child_id=survivor.id, record_ids=await repo.record_ids_of(session, survivor.id)
+    )
+
+
+@router.get(
+    "/children/{child_id}/chronology",
+    responses={
+        **_ERRORS,
+        200: {
+            "description": "The chronology as CSV or PDF",
+            "content": {"text/csv": {}, "application/pdf": {}},
+        },
+    },
+    response_class=Response,
+)
+async def chronology(
+    request: Request,
+    child_id: str,
+    user: HubUser,
+    session: SessionDep,
+    recipient: Annotated[
+        str,
+        Query(
+            min_length=2,
+            max_length=200,
+            description="Who the export is for (a meeting, a person): recorded with it.",
+        ),
+    ],
+    format: Annotated[Format, Query()] = "csv",
+    purpose: PurposeHeader = None,
+) -> Response:
+    """One row per concern and per hub action, oldest first, for a strategy discussion.
+
+    An export is a disclosure: it is audited with its purpose and recipient."""
+    child = await repo.get_child(session, child_id)
+    if child is None:
+        record_read(
+            session,
+            user,
+            "child.chronology_export",
+            "child",
+            child_id,
+            False,
+            purpose_or(purpose, "strategy_discussion"),
+        )
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such child")
+    export = await export_chronology(
+        session,
+        child,
+        user,
+        fmt=format,
+        recipient=recipient.strip(),
+        purpose=purpose_or(purpose, "strategy_discussion"),
+        sources=request.app.state.hub_action_sources,
+        via="api",
+    )
+    return Response(
+        export.body,
+        media_type=export.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.filename}"',
+            "Cache-Control": "no-store",
+        },
     )

@@ -2,8 +2,9 @@
 
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import Form, Query, Request
+from fastapi import Form, HTTPException, Query, Request
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlmodel import col
@@ -13,14 +14,24 @@ from aggregator.audit import AuditEntry, record
 from aggregator.audit.service import record_read, record_shown
 from aggregator.children import repository as repo
 from aggregator.children import review
+from aggregator.children.chronology import export_chronology
 from aggregator.children.listing import Sort, list_children
 from aggregator.children.models import ReviewItem
 from aggregator.children.picture import build_picture, children_shown
-from aggregator.children.review_view import review_item_view, sides_shown
+from aggregator.children.review_view import (
+    REVIEW_SORTS,
+    review_count,
+    review_item_view,
+    review_page,
+    side_contexts,
+    sides_shown,
+)
 from aggregator.children.schemas import DecisionIn
+from aggregator.concerns.models import ChildRecord
 from aggregator.concerns.vocab import Category
 from aggregator.principals.deps import SessionDep
 from aggregator.web import WebHubUser, WebPageError, page, protected_router, redirect
+from aggregator.web.paging import PageParam, pager
 from aggregator.web.pictures import network_svg, timeline_svg
 
 router = protected_router()
@@ -38,6 +49,8 @@ COMPARED_FIELDS = [
     ("postcode", "Postcode"),
 ]
 _NOTICES = {
+    "split": "Recorded: the chosen concerns are now a separate child, and will not be linked back automatically.",
+    "merged": "Recorded: the two children are one. Their concerns are now on one picture.",
     "same_child": "Recorded: the two records are the same child. Their concerns are now on one picture.",
     "different_children": "Recorded: the two records are different children. They will not be linked automatically.",
 }
@@ -176,17 +189,25 @@ async def child_page(
 
 
 @router.get("/review")
-async def review_page(request: Request, user: WebHubUser, session: SessionDep) -> Response:
-    """Possible matches, both records side by side, differences marked, score explained."""
-    items = (
-        await session.scalars(
-            select(ReviewItem)
-            .where(col(ReviewItem.state) == "open")
-            .order_by(col(ReviewItem.created_at), col(ReviewItem.probability).desc())
-            .limit(25)
-        )
-    ).all()
+async def review_queue_page(
+    request: Request,
+    user: WebHubUser,
+    session: SessionDep,
+    sort: Annotated[str, Query(max_length=20)] = "age",
+    page_number: Annotated[PageParam, Query(alias="page")] = 1,
+    done: str | None = None,
+) -> Response:
+    """Possible matches, both records side by side, differences marked, score explained;
+    every item reachable through pages, sorted by age, probability or agency."""
+    if sort not in REVIEW_SORTS:
+        raise WebPageError(422, "Sort by age, probability or agency.")
+    total = await review_count(session, "open")
+    pages = pager(request, page_number, total)
+    items = await review_page(session, "open", sort, pages.offset, pages.per_page)  # type: ignore[arg-type]
     views = [await review_item_view(session, item) for item in items]
+    contexts = await side_contexts(
+        session, [r for v in views for r in (v.record.record_id, v.candidate.record_id)]
+    )
     rows = [
         [
             (
@@ -220,7 +241,15 @@ async def review_page(request: Request, user: WebHubUser, session: SessionDep) -
     return page(
         request,
         "review/queue.html",
-        {"page_title": "Review queue", "items": list(zip(views, rows, strict=True))},
+        {
+            "page_title": "Review queue",
+            "items": list(zip(views, rows, strict=True)),
+            "contexts": contexts,
+            "pager": pages,
+            "sort": sort,
+            "sorts": REVIEW_SORTS,
+            "notice": _NOTICES.get(done or ""),
+        },
     )
 
 
@@ -232,7 +261,13 @@ async def review_decision(
     session: SessionDep,
     decision: Annotated[str, Form()] = "",
     note: Annotated[str, Form(max_length=2000)] = "",
+    then: Annotated[str, Form(max_length=20)] = "",
+    sort: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
+    """Record a ruling; then show the child, or the next item ("decide and go to the next")."""
+    next_item = ""
+    if then == "next":
+        next_item = urlencode({"sort": sort if sort in REVIEW_SORTS else "age"})
     try:
         body = DecisionIn.model_validate({"decision": decision, "note": note or None})
     except ValidationError as exc:
@@ -242,5 +277,122 @@ async def review_decision(
         raise WebPageError(
             404, "That review item no longer exists; it may have been decided already."
         )
-    child = await review.decide(session, item, body.decision, body.note, user)
+    try:
+        child = await review.decide(session, item, body.decision, body.note, user)
+    except review.ItemAlreadyDecided as exc:
+        raise WebPageError(409, f"{str(exc)[0].upper()}{str(exc)[1:]}.") from exc
+    if next_item:
+        return redirect(f"/review?done={body.decision}&{next_item}")
     return redirect(f"/children/{child.id}?done={body.decision}")
+
+
+@router.post("/children/{child_id}/chronology")
+async def chronology_export(
+    request: Request,
+    child_id: str,
+    user: WebHubUser,
+    session: SessionDep,
+    recipient: Annotated[str, Form(max_length=200)] = "",
+    format: Annotated[str, Form()] = "pdf",
+    purpose: Annotated[str, Form(max_length=60)] = "strategy_discussion",
+) -> Response:
+    """Download the chronology; a form (POST, CSRF) because an export is a disclosure."""
+    if format not in ("csv", "pdf"):
+        raise WebPageError(422, "Choose PDF or CSV.")
+    if len(recipient.strip()) < 2:
+        raise WebPageError(422, "Say who the export is for: it is recorded with it.")
+    if not purpose.replace("_", "").isalpha() or not purpose.islower():
+        raise WebPageError(422, "Choose a purpose from the list.")
+    child = await repo.get_child(session, child_id)
+    if child is None:
+        raise WebPageError(
+            404, "There is no such child. Search for the child on the Children page."
+        )
+    export = await export_chronology(
+        session,
+        child,
+        user,
+        fmt="csv" if format == "csv" else "pdf",
+        recipient=recipient.strip(),
+        purpose=purpose,
+        sources=request.app.state.hub_action_sources,
+        via="dashboard",
+    )
+    return Response(
+        export.body,
+        media_type=export.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _as_page_error(exc: HTTPException) -> WebPageError:
+    """A service's refusal, told to a person as a page rather than as JSON."""
+    text = str(exc.detail).split(": ", 1)[-1]
+    return WebPageError(exc.status_code, f"{text[:1].upper()}{text[1:]}.")
+
+
+@router.post("/children/{child_id}/split")
+async def split_page(
+    child_id: str,
+    user: WebHubUser,
+    session: SessionDep,
+    concern_ids: Annotated[list[str], Form(max_length=500)] = [],  # noqa: B006
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Reverse a wrong link from the child's page: the chosen concerns become a new child."""
+    if not concern_ids:
+        raise WebPageError(422, "Choose the concerns that are about a different child.")
+    if len(note.strip()) < 3:
+        raise WebPageError(422, "Write why, so the next person can follow the decision.")
+    child = await repo.get_child(session, child_id)
+    if child is None:
+        raise WebPageError(
+            404, "There is no such child. Search for the child on the Children page."
+        )
+    record_ids = list(
+        (
+            await session.scalars(
+                select(col(ChildRecord.id)).where(
+                    col(ChildRecord.concern_id).in_(concern_ids[:500]),
+                    col(ChildRecord.child_id) == child.id,
+                )
+            )
+        ).all()
+    )
+    if len(record_ids) != len(set(concern_ids)):
+        raise WebPageError(
+            409, "Some of those concerns are no longer on this child. Reload the page."
+        )
+    try:
+        new_child = await review.split(session, child, record_ids, user, note.strip())
+    except HTTPException as exc:
+        raise _as_page_error(exc) from exc
+    return redirect(f"/children/{new_child.id}?done=split")
+
+
+@router.post("/children/{child_id}/merge")
+async def merge_page(
+    child_id: str,
+    user: WebHubUser,
+    session: SessionDep,
+    other_child_id: Annotated[str, Form(max_length=64)] = "",
+    other_child_ref: Annotated[str, Form(max_length=200)] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """A person rules two children one, from the child's page."""
+    other_id = other_child_id or other_child_ref.strip().rstrip("/").rsplit("/", 1)[-1]
+    if not other_id:
+        raise WebPageError(422, "Choose the other child, or paste the address of its page.")
+    if len(note.strip()) < 3:
+        raise WebPageError(422, "Write why, so the next person can follow the decision.")
+    a = await repo.get_child(session, child_id)
+    b = await repo.get_child(session, other_id)
+    if a is None or b is None:
+        raise WebPageError(404, "There is no such child. Check the other child's page address.")
+    if a.id == b.id:
+        raise WebPageError(409, "These are already the same child.")
+    survivor = await review.merge_by_person(session, a, b, user, note.strip(), why="person: merge")
+    return redirect(f"/children/{survivor.id}?done=merged")

@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from aggregator.core.settings import Settings
 from aggregator.web import nav
+from aggregator.web.formatting import uk_time
 from aggregator.web.sessions import clear_cookie, cookie_name
 
 WEB_DIR = Path(__file__).resolve().parent
@@ -18,6 +19,7 @@ TEMPLATES_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
+templates.env.filters["uk_time"] = uk_time
 
 # Everything is served from this origin and no inline script runs, so a
 # strict policy costs nothing and blunts any markup injection.

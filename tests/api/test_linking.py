@@ -425,11 +425,18 @@ async def test_concurrent_decisions_on_one_item_end_consistent(
         client.post(url, json={"decision": "same_child"}, headers=f.auth(hub)),
         client.post(url, json={"decision": "different_children"}, headers=f.auth(lead)),
     )
-    assert {a.status_code, b.status_code} == {200}
+    # Issue 18: the later of two opposite decisions no longer silently wins: it is
+    # refused, naming who decided first; reversing it is an explicit split or merge.
+    assert sorted([a.status_code, b.status_code]) == [200, 409]
+    refused = a if a.status_code == 409 else b
+    assert "already decided" in refused.json()["detail"]
+    assert "@hub.example" in refused.json()["detail"]
     decided = (await client.get(f"/api/v1/review/{item['id']}", headers=f.auth(hub))).json()
     together = await child_of(db, first) == await child_of(db, second)
-    # whichever decision landed last is the one in force, and the children agree with it
+    # the decision that landed is the one in force, and the children agree with it
     assert together == (decided["decision"] == "same_child")
+    again = await client.post(url, json={"decision": decided["decision"]}, headers=f.auth(hub))
+    assert again.status_code == 200  # repeating the ruling in force is harmless
 
 
 async def test_candidates_carry_other_names_as_stored(

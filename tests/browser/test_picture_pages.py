@@ -86,3 +86,42 @@ async def test_hub_pages_fit_a_tablet(
         await expect(page.get_by_role("link", name="Skip to main content")).to_be_focused()
     finally:
         await ctx.close()
+
+
+async def test_child_page_prints_for_a_meeting_and_exports(
+    context: BrowserContext, screenshots: Path
+) -> None:
+    """Printed: no navigation, every sheet marked and naming the child; exported as PDF."""
+    import io
+
+    from pypdf import PdfReader
+
+    page = await context.new_page()
+    await sign_in(page, "hub@demo.example")
+    await page.goto("/children")
+    await page.get_by_label("Name").fill("Marchetti")
+    await page.get_by_role("button", name="Search").click()
+    await page.get_by_role("link", name=re.compile("Isla Marchetti")).click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Isla Marchetti")
+    await page.emulate_media(media="print")
+    await expect(page.locator(".site-nav")).to_be_hidden()
+    await expect(page.locator(".print-marking")).to_be_visible()
+    printed_pdf = await page.pdf(
+        prefer_css_page_size=True, path=screenshots / "child-page-print.pdf"
+    )
+    printed = PdfReader(io.BytesIO(printed_pdf))
+    for sheet in printed.pages:
+        text = sheet.extract_text()
+        assert "OFFICIAL-SENSITIVE" in text and "Isla Marchetti" in text
+        assert "Sign out" not in text  # the navigation is not printed
+    await page.emulate_media(media="screen")
+    await page.get_by_text("Export the chronology for a meeting").click()
+    await page.get_by_label("Who is it for").fill("Strategy discussion, DS Patel")
+    async with page.expect_download() as download_info:
+        await page.get_by_role("button", name="Export chronology").click()
+    download = await download_info.value
+    path = await download.path()
+    assert path is not None
+    exported = PdfReader(str(path))
+    assert "OFFICIAL-SENSITIVE" in exported.pages[0].extract_text()
+    assert "Strategy discussion, DS Patel" in exported.pages[0].extract_text()

@@ -64,3 +64,45 @@ def test_production_refuses_placeholder_secrets() -> None:
     with pytest.raises(ValueError, match="AGGREGATOR_AUDIT_KEY"):
         Settings(environment="production")
     assert upgrade is not None
+
+
+def test_every_command_meets_an_up_to_date_sqlite_database(tmp_path: Path) -> None:
+    """A fresh SQLite file is migrated by any command, as `serve` does: no traceback."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    added = run(url, "agencies", "add", "Leeds Primary School", "--type", "school")
+    assert added.returncode == 0, added.stderr
+    assert "Traceback" not in added.stderr
+    assert "bearer token" in added.stdout
+
+
+def test_a_postgresql_database_behind_names_the_command(tmp_path: Path) -> None:
+    """PostgreSQL is migrated as a release step: a command on an empty one says what to run."""
+    import asyncio
+    import uuid
+
+    import asyncpg
+
+    from tests.conftest import IN_CI, PG_ADMIN_DSN
+
+    name = f"aggregator_cli_{uuid.uuid4().hex[:8]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except OSError as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip("PostgreSQL not reachable")
+    try:
+        base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+        out = run(f"{base}/{name}", "agencies", "list")
+        assert out.returncode == 1
+        assert "aggregator db upgrade" in out.stderr and "Traceback" not in out.stderr
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
