@@ -330,11 +330,14 @@ class FloodGuard:
 _guards: "WeakKeyDictionary[Database, FloodGuard]" = WeakKeyDictionary()
 
 
-def guard_for(db: Database) -> FloodGuard:
-    """The guard of this process for `db` (one per Database object, made on first use)."""
+def guard_for(db: Database, clock: Callable[[], float] | None = None) -> FloodGuard:
+    """The guard of this process for `db` (one per Database object, made on first use).
+
+    `clock` (monotonic seconds) makes a new guard: a test holds the minute still.
+    """
     guard = _guards.get(db)
-    if guard is None:
-        guard = _guards[db] = FloodGuard(db.settings)
+    if guard is None or clock is not None:
+        guard = _guards[db] = FloodGuard(db.settings, clock=clock or time.monotonic)
     return guard
 
 

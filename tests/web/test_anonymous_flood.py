@@ -17,6 +17,7 @@ async def trail(db: Database, action: str) -> list[AuditEvent]:
 
 async def test_unknown_tokens_on_the_dashboard_are_capped_then_summarised(db: Database) -> None:
     db.settings = db.settings.model_copy(update={"audit_anonymous_per_minute": 5})
+    guard_for(db, clock=lambda: 0.0)  # one minute throughout, however slow the machine
     from aggregator.app import create_app
 
     app = create_app(db=db, background=False)
@@ -40,6 +41,7 @@ async def test_sign_in_guesses_and_forged_forms_share_the_address_budget(
     db: Database, client: httpx.AsyncClient
 ) -> None:
     db.settings = db.settings.model_copy(update={"audit_anonymous_per_minute": 3})
+    guard_for(db, clock=lambda: 0.0)
     for i in range(6):
         r = await sign_in(client, f"nobody{i}@example.org", "wrong")
         assert r.status_code == 401
