@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from aggregator import __version__
@@ -15,10 +16,17 @@ from aggregator.audit.chain import seal_pending
 from aggregator.audit.flood import flush_at_exit, keep_flushing
 from aggregator.audit.routes import router as audit_router
 from aggregator.children import model_store
+from aggregator.children.review_view import backlog_counts
 from aggregator.children.routes import router as children_router
 from aggregator.children.web import router as children_pages
 from aggregator.concerns.routes import router as concerns_router
 from aggregator.core.db import Database
+from aggregator.core.limits import (
+    ApiRateLimitMiddleware,
+    BodyLimitMiddleware,
+    RateLimits,
+    validation_error_handler,
+)
 from aggregator.core.settings import Settings, get_settings
 from aggregator.core.unavailable import add_unavailable_handlers
 from aggregator.web import add_error_pages, mount_static
@@ -26,7 +34,7 @@ from aggregator.web import router as web_router
 from aggregator.web.outage import unavailable_page
 from alerts import SchedulerRunner, load_rules
 from alerts import router as alerts_router
-from alerts.history import hub_actions_for_child
+from alerts.history import action_counts, hub_actions_for_child
 from alerts.web import router as alert_pages
 
 log = logging.getLogger("aggregator")
@@ -99,6 +107,11 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await flush_at_exit(db)
+            if background:  # seal what this process committed: unsealed for long looks forged
+                try:
+                    await seal_pending(db)
+                except Exception:
+                    log.exception("final audit seal failed")
             await db.dispose()
 
     app = FastAPI(
@@ -114,6 +127,8 @@ def create_app(
     app.state.db = db
     # The chronology's hub actions come from the alerts package: wired here, once.
     app.state.hub_action_sources = [hub_actions_for_child]
+    # The home page's 'needs action' counts, from alerts and the review queue.
+    app.state.action_counts = [action_counts, backlog_counts]
     app.include_router(concerns_router)
     app.include_router(children_router)
     app.include_router(children_pages)
@@ -124,6 +139,11 @@ def create_app(
     mount_static(app)
     add_error_pages(app)
     add_unavailable_handlers(app, db, unavailable_page)
+    # Limits (issue 14): body size, rate limits, 422s that do not echo the input.
+    app.state.rate_limits = RateLimits(settings)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_middleware(ApiRateLimitMiddleware, limits=app.state.rate_limits)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -137,13 +137,41 @@ def cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from aggregator.audit.chain import seal_pending, verify_chain
+    from aggregator.audit.chain import verify_and_seal
 
     async def work(db: Database) -> int:
-        await seal_pending(db)
-        result = await verify_chain(db)
+        result = await verify_and_seal(db, full=args.full, head=args.head)
         print(result.describe())
         return 0 if result.ok else 2
+
+    return _run(_with_db(settings, work))
+
+
+def cmd_audit_seal_late(args: argparse.Namespace, settings: Settings) -> int:
+    from aggregator.audit.chain import LateSealError, seal_late
+
+    async def work(db: Database) -> int:
+        try:
+            result = await seal_late(db, args.event_ids)
+        except LateSealError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(result.describe())
+        return 0 if result.ok else 2
+
+    return _run(_with_db(settings, work))
+
+
+def cmd_audit_anchor(args: argparse.Namespace, settings: Settings) -> int:
+    from aggregator.audit.chain import current_head, verify_and_seal
+
+    async def work(db: Database) -> int:
+        result = await verify_and_seal(db)
+        if not result.ok:
+            print(f"error: not printing a head to trust: {result.describe()}", file=sys.stderr)
+            return 2
+        print(await current_head(db))
+        return 0
 
     return _run(_with_db(settings, work))
 
@@ -225,6 +253,21 @@ def cmd_alerts_run_once(args: argparse.Namespace, settings: Settings) -> int:
     return _run(_with_db(settings, work))
 
 
+def _event_id(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 2**63:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an audit event id")
+    return int(text)
+
+
+def _audit_head(text: str) -> Any:
+    from aggregator.audit.anchor import Head
+
+    try:
+        return Head.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aggregator",
@@ -294,8 +337,20 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_cmd", required=True
     )
-    ver = audit.add_parser("verify", help="seal pending events and verify the hash chain")
+    ver = audit.add_parser("verify", help="verify the hash chain, then seal pending events")
+    ver.add_argument("--full", action="store_true", help="walk the whole chain, not only new")
+    ver.add_argument(
+        "--head", type=_audit_head, metavar="SEQ:HASH", help="a head from `audit anchor`"
+    )
     ver.set_defaults(func=cmd_audit_verify)
+    late = audit.add_parser(
+        "seal-late",
+        help="seal events an outage left unsealed past the grace period, once examined",
+    )
+    late.add_argument("event_ids", nargs="+", type=_event_id, metavar="EVENT_ID")
+    late.set_defaults(func=cmd_audit_seal_late)
+    anc = audit.add_parser("anchor", help="print the chain's head (SEQ:HASH) to keep elsewhere")
+    anc.set_defaults(func=cmd_audit_anchor)
 
     sched = sub.add_parser("scheduler", help="run only the alert scheduler (production)")
     sched.set_defaults(func=cmd_scheduler)

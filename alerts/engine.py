@@ -182,8 +182,14 @@ def _pair(cl: PairClause, f: ChildFacts, now: datetime) -> _Match | None:
     return _Match(
         tuple(sorted(used.values(), key=lambda c: (c.observed_at, c.id))),
         cl.window_days,
-        f"a {first} concern and a {second} concern{other} within {cl.window_days} days",
+        f"{_a(first)} {first} concern and {_a(second)} {second} concern{other} "
+        f"within {cl.window_days} days",
     )
+
+
+def _a(word: str) -> str:
+    """The article for a word in an explanation: "an attendance", "an any other"."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _new_adult(cl: NewAdultClause, f: ChildFacts, now: datetime) -> _Match | None:

@@ -8,12 +8,13 @@ imports the other for it.
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from aggregator.children.chronology import HubAction
 from aggregator.principals.models import Principal
+from aggregator.web.counts import ActionCount
 from alerts.models import Alert
 
 _ALERTS_OF_CHILD = (
@@ -54,3 +55,23 @@ async def hub_actions_for_child(session: AsyncSession, child_id: str) -> list[Hu
                 )
             )
     return actions
+
+
+async def action_counts(session: AsyncSession) -> list[ActionCount]:
+    """Open red and amber alerts, and those nobody has taken on, for the home page."""
+    rows = (
+        await session.execute(
+            select(col(Alert.severity), func.count(), func.count(col(Alert.owner_id)))
+            .where(col(Alert.state) == "open")
+            .group_by(col(Alert.severity))
+        )
+    ).all()
+    open_by = {str(sev): int(n) for sev, n, _ in rows}
+    unassigned = sum(int(n) - int(owned) for _, n, owned in rows)
+    return [
+        ActionCount("red alerts open", open_by.get("red", 0), "/alerts?severity=red", "red"),
+        ActionCount(
+            "amber alerts open", open_by.get("amber", 0), "/alerts?severity=amber", "amber"
+        ),
+        ActionCount("open alerts nobody has taken on", unassigned, "/alerts?state=open"),
+    ]

@@ -12,7 +12,7 @@ from functools import lru_cache
 import jellyfish
 
 from matching.features import Features
-from matching.normalise import uk_forms
+from matching.normalise import name_tokens, uk_forms
 from matching.records import ChildRecord
 
 
@@ -104,3 +104,26 @@ def _street_code(street: str) -> str:
     "Onslow Sreet" meet, "12 Church Road" and "12 Church Lane" do not."""
     words = street.split()
     return jellyfish.soundex(words[0]) + "".join(word[0] for word in words[1:])
+
+
+def name_search_keys(name: str, years: range) -> frozenset[str]:
+    """Stored keys of records whose name sounds like `name` ("Fairwether" finds
+    "Fairweather"), for the hub's search: exact keys, so the key index answers them
+    whatever the database's collation, never a scan.
+
+    The codes are the ones records were keyed with: the surname's soundex with each
+    birth year in `years` and a given initial (``sx:``), and with two or more words the
+    given name's metaphone with the surname's (``nm:``). One word is taken as a surname.
+    """
+    tokens = name_tokens(name)
+    if not tokens or len(tokens[-1]) < 2:
+        return frozenset()
+    surname = tokens[-1]
+    codes = _surname_codes(surname, (surname,))
+    given = tokens[0] if len(tokens) > 1 else None
+    initials = {form[0] for form in uk_forms(given)} if given else set("abcdefghijklmnopqrstuvwxyz")
+    keys = {f"sx:{code}|{year}|{i}" for code in codes for year in years for i in initials}
+    if given:
+        family_code = jellyfish.metaphone(surname)
+        keys |= {f"nm:{g}|{family_code}" for g in _given_phonetics(given)}
+    return frozenset(keys)

@@ -7,7 +7,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlmodel import col
 
-from aggregator.audit.chain import seal_pending, verify_chain
+from aggregator.audit.anchor import Head
+from aggregator.audit.chain import verify_and_seal
 from aggregator.audit.models import AuditEvent
 from aggregator.audit.service import AuditEntry, record
 from aggregator.principals import Admin, SessionDep
@@ -34,6 +35,13 @@ class VerificationOut(BaseModel):
     checked: int
     message: str
     event_id: int | None
+    # Added with the anchors: what broke, and how much this verification covered.
+    problem: str | None = None
+    seq: int | None = None
+    full: bool = False
+    from_seq: int = 0
+    head: str | None = None  # SEQ:HASH of the chain's head when intact
+    anchors_checked: int = 0
 
 
 @router.get("/events", response_model=list[AuditEventOut])
@@ -92,17 +100,41 @@ async def list_events(
 
 
 @router.get("/verify", response_model=VerificationOut)
-async def verify(admin: Admin, session: SessionDep, request: Request) -> VerificationOut:
-    """Seal what is pending, then walk the chain.
+async def verify(
+    admin: Admin,
+    session: SessionDep,
+    request: Request,
+    full: bool = False,
+    head: Annotated[
+        str | None,
+        Query(
+            pattern=r"^\d{1,18}:[0-9a-f]{64}$",
+            description="SEQ:HASH from `aggregator audit anchor`: the chain must still hold it",
+        ),
+    ] = None,
+) -> VerificationOut:
+    """Walk the chain (from the last checkpoint unless `full`), then seal what is pending.
 
     The request's own transaction is committed first: the sealer needs the write
     lock, which on SQLite this request's transaction would otherwise hold.
     """
-    record(session, admin, AuditEntry(action="audit.verify", purpose="audit"))
+    record(
+        session,
+        admin,
+        AuditEntry(action="audit.verify", purpose="audit", detail={"full": full}),
+    )
     await session.commit()
     db = request.app.state.db
-    await seal_pending(db)
-    result = await verify_chain(db)
+    result = await verify_and_seal(db, full=full, head=Head.parse(head) if head else None)
     return VerificationOut(
-        ok=result.ok, checked=result.checked, message=result.describe(), event_id=result.event_id
+        ok=result.ok,
+        checked=result.checked,
+        message=result.describe(),
+        event_id=result.event_id,
+        problem=result.problem,
+        seq=result.seq,
+        full=result.full,
+        from_seq=result.from_seq,
+        head=str(result.head) if result.head else None,
+        anchors_checked=result.anchors_checked,
     )

@@ -71,15 +71,24 @@ def build_graph(n: Neighbourhood) -> nx.MultiDiGraph:
             )
             g.add_edge(cid, pid, type="recorded_by")
             g.add_edge(pid, aid, type="works_for")
+    # An adult's key is scoped to a postcode district, so a mother named on this
+    # child's records at two addresses has two keys; this child's records say she is
+    # one person, so she is one node (children sharing either key still meet her).
+    node_of: dict[str, str] = {}
+    person_node: dict[str, str] = {}
     for key in n.own_keys:
         kid = f"{key.kind}:{key.key}"
-        g.add_node(kid, type="address" if key.kind == "address" else "adult", label=key.label)
-        g.add_edge(me, kid, type="lives_at" if key.kind == "address" else "related_to")
+        if key.kind != "address":
+            kid = person_node.setdefault(key.key.split("|", 1)[-1], kid)
+        node_of[f"{key.kind}:{key.key}"] = kid
+        if kid not in g:
+            g.add_node(kid, type="address" if key.kind == "address" else "adult", label=key.label)
+            g.add_edge(me, kid, type="lives_at" if key.kind == "address" else "related_to")
     for shared in n.shared:
         other = f"child:{shared.child_id}"
         if other not in g:
             g.add_node(other, type="child", label=_name(shared), focus=False)
-        kid = f"{shared.kind}:{shared.key}"
+        kid = node_of.get(f"{shared.kind}:{shared.key}", f"{shared.kind}:{shared.key}")
         if kid not in g:
             kind = "address" if shared.kind == "address" else "adult"
             g.add_node(kid, type=kind, label=shared.label)
@@ -90,10 +99,13 @@ def build_graph(n: Neighbourhood) -> nx.MultiDiGraph:
 def household_of(g: nx.MultiDiGraph, child_node: str) -> dict[str, list[str]]:
     """Other children reachable through a shared address or adult, with the links."""
     members: dict[str, list[str]] = {}
-    for _, hub, data in g.out_edges(child_node, data=True):
-        if data["type"] not in ("lives_at", "related_to"):
-            continue
-        for other, _, _ in g.in_edges(hub, data=True):
+    hubs = dict.fromkeys(
+        hub
+        for _, hub, data in g.out_edges(child_node, data=True)
+        if data["type"] in ("lives_at", "related_to")
+    )
+    for hub in hubs:  # each once: parallel edges made this quadratic in the records
+        for other in dict.fromkeys(o for o, _ in g.in_edges(hub)):
             if other != child_node and g.nodes[other]["type"] == "child":
                 members.setdefault(other, []).append(hub)
     return members

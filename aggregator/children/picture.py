@@ -44,6 +44,11 @@ IDENTITY_FIELDS: dict[str, Callable[[ChildRecord], str | None]] = {
     "status": lambda r: r.status,
 }
 
+# A child with more distinct addresses and adults than this is a data problem;
+# the picture asks for other children sharing the first ones only, so that the
+# neighbourhood (and the query's parameter list) stays bounded.
+MAX_HOUSEHOLD_KEYS = 200
+
 # Open alerts of a child; the alerts package registers its provider here so that
 # this module does not import it (data flows one way).
 AlertProvider = Callable[[AsyncSession, str], Awaitable[list[dict[str, Any]]]]
@@ -130,7 +135,9 @@ async def load_neighbourhood(
     concerns = sorted((c for _, c, _ in rows), key=lambda c: (c.observed_at, c.received_at))
     sharing = {s.concern_id: s for _, _, s in rows}
     own_keys = await repo.household_keys_of(session, record_ids)
-    shared = await repo.records_sharing(session, [k.key for k in own_keys], exclude_child=child.id)
+    # Distinct keys, at most MAX_HOUSEHOLD_KEYS: each record repeats its household's.
+    keys = list(dict.fromkeys(k.key for k in own_keys))[:MAX_HOUSEHOLD_KEYS]
+    shared = await repo.records_sharing(session, keys, exclude_child=child.id)
     agencies = await _principals(
         session, {c.agency_id for c in concerns} | {r.agency_id for r in records}
     )

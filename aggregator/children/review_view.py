@@ -11,6 +11,7 @@ from aggregator.children.models import ReviewItem
 from aggregator.children.schemas import AgencyRef, RecordSide, ReviewItemOut
 from aggregator.concerns.models import ChildRecord, Concern, RelatedPerson
 from aggregator.principals.models import Principal
+from aggregator.web.counts import ActionCount
 from matching.model import probability_from_bits
 
 
@@ -163,3 +164,10 @@ async def side_contexts(session: AsyncSession, record_ids: list[str]) -> dict[st
         )
         for r in record_ids
     }
+
+
+async def backlog_counts(session: AsyncSession) -> list[ActionCount]:
+    """The review backlog, for the home page."""
+    return [
+        ActionCount("possible matches to review", await review_count(session, "open"), "/review")
+    ]

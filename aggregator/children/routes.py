@@ -10,7 +10,12 @@ from aggregator.audit.service import record_read, record_shown
 from aggregator.children import repository as repo
 from aggregator.children import review
 from aggregator.children.chronology import Format, export_chronology
-from aggregator.children.listing import Sort, list_children
+from aggregator.children.listing import (
+    Sort,
+    date_of_birth_query,
+    identifier_query,
+    list_children,
+)
 from aggregator.children.models import ReviewItem
 from aggregator.children.picture import build_picture, children_shown
 from aggregator.children.review_view import (
@@ -105,6 +110,14 @@ async def decide_review_item(
     return DecisionOut(review_item=item.id, decision=body.decision, child_id=child.id)
 
 
+def _query_error(field: str, message: str) -> HTTPException:
+    """A 422 in FastAPI's own shape, naming the query parameter."""
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        [{"loc": ["query", field], "msg": message, "type": "value_error"}],
+    )
+
+
 @router.get("/children", response_model=ChildPage, responses=_ERRORS)
 async def children(
     user: HubUser,
@@ -115,13 +128,33 @@ async def children(
     date_to: Annotated[date | None, Query(alias="to")] = None,
     sort: Sort = "agencies",
     name: Annotated[str | None, Query(max_length=100)] = None,
-    date_of_birth: Annotated[str | None, Query(max_length=10, pattern=r"^[0-9-]+$")] = None,
+    date_of_birth: Annotated[
+        str | None,
+        Query(
+            max_length=10,
+            pattern=r"^[0-9./-]+$",
+            description="2009-10-17, 2009-10, 2009 or as written in the UK: 17/10/2009",
+        ),
+    ] = None,
     postcode: Annotated[str | None, Query(max_length=8)] = None,
+    nhs_number: Annotated[str | None, Query(max_length=12)] = None,
+    upn: Annotated[str | None, Query(max_length=13)] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     purpose: PurposeHeader = None,
 ) -> ChildPage:
-    """Children with linked concerns, most agencies (or most recent concerns) first."""
+    """Children with linked concerns, most agencies (or most recent concerns) first.
+
+    Names are found however an agency spelled them (sounds-like as well as contains)."""
+    try:
+        dob = date_of_birth_query(date_of_birth)
+    except ValueError as exc:
+        raise _query_error("date_of_birth", str(exc)) from exc
+    try:
+        nhs, upn_code = identifier_query(nhs_number, upn)
+    except ValueError as exc:
+        field, message = str(exc).split(": ", 1)
+        raise _query_error(field, message) from exc
     page = await list_children(
         session,
         min_agencies=min_agencies,
@@ -130,8 +163,10 @@ async def children(
         date_to=date_to,
         sort=sort,
         name=name,
-        date_of_birth=date_of_birth,
+        date_of_birth=dob,
         postcode=postcode,
+        nhs_number=nhs,
+        upn=upn_code,
         offset=offset,
         limit=limit,
     )

@@ -8,6 +8,7 @@ from fastapi import Form, HTTPException, Query, Request
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlmodel import col
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from aggregator.audit import AuditEntry, record
@@ -15,7 +16,12 @@ from aggregator.audit.service import record_read, record_shown
 from aggregator.children import repository as repo
 from aggregator.children import review
 from aggregator.children.chronology import export_chronology
-from aggregator.children.listing import Sort, list_children
+from aggregator.children.listing import (
+    Sort,
+    date_of_birth_query,
+    identifier_query,
+    list_children,
+)
 from aggregator.children.models import ReviewItem
 from aggregator.children.picture import build_picture, children_shown
 from aggregator.children.review_view import (
@@ -26,12 +32,12 @@ from aggregator.children.review_view import (
     side_contexts,
     sides_shown,
 )
-from aggregator.children.schemas import DecisionIn
+from aggregator.children.schemas import ChildPage, DecisionIn
 from aggregator.concerns.models import ChildRecord
 from aggregator.concerns.vocab import Category
 from aggregator.principals.deps import SessionDep
 from aggregator.web import WebHubUser, WebPageError, page, protected_router, redirect
-from aggregator.web.paging import PageParam, pager
+from aggregator.web.paging import PER_PAGE, PageParam, page_from_offset, pager
 from aggregator.web.pictures import network_svg, timeline_svg
 
 router = protected_router()
@@ -76,29 +82,49 @@ async def children_page(
     user: WebHubUser,
     session: SessionDep,
     name: Annotated[str | None, Query(max_length=100)] = None,
-    dob: Annotated[str | None, Query(max_length=10)] = None,
+    dob: Annotated[str | None, Query(max_length=20)] = None,
     postcode: Annotated[str | None, Query(max_length=8)] = None,
+    nhs_number: Annotated[str | None, Query(max_length=12)] = None,
+    upn: Annotated[str | None, Query(max_length=13)] = None,
     sort: Sort = "agencies",
     category: str | None = None,
     min_agencies: Annotated[int, Query(ge=0, le=20)] = 0,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=500_000)] = 0,
+    page_number: Annotated[PageParam | None, Query(alias="page")] = None,
 ) -> Response:
-    """Children, most agencies involved first; searchable by name, birth date, postcode."""
+    """Children, most agencies involved first; searchable by name (however spelled),
+    birth date (as typed in the UK too), postcode, NHS number or UPN."""
     if category and category not in {c.value for c in Category}:
         raise WebPageError(422, "Choose a category from the list.")
-    if dob and not all(ch.isdigit() or ch == "-" for ch in dob):
-        raise WebPageError(422, "Write a date of birth as YYYY-MM-DD, or YYYY-MM, or YYYY.")
-    result = await list_children(
-        session,
-        name=name or None,
-        date_of_birth=dob or None,
-        postcode=postcode or None,
-        sort=sort,
-        category=category or None,
-        min_agencies=min_agencies,
-        offset=offset,
-        limit=50,
-    )
+    try:
+        dob_prefix = date_of_birth_query(dob)
+    except ValueError as exc:
+        raise WebPageError(422, f"Date of birth: {exc}.") from exc
+    try:
+        nhs, upn_code = identifier_query(nhs_number, upn)
+    except ValueError as exc:
+        raise WebPageError(422, str(exc).split(": ", 1)[1].capitalize() + ".") from exc
+    wanted = page_from_offset(page_number, offset)
+
+    async def fetch(at: int) -> ChildPage:
+        return await list_children(
+            session,
+            name=name or None,
+            date_of_birth=dob_prefix,
+            postcode=postcode or None,
+            nhs_number=nhs,
+            upn=upn_code,
+            sort=sort,
+            category=category or None,
+            min_agencies=min_agencies,
+            offset=at,
+            limit=PER_PAGE,
+        )
+
+    result = await fetch((wanted - 1) * PER_PAGE)
+    pages = pager(request, wanted, result.total)
+    if pages.page != wanted:  # past the end: show the last page
+        result = await fetch(pages.offset)
     record(
         session,
         user,
@@ -130,9 +156,33 @@ async def children_page(
                 "sort": sort,
                 "category": category or "",
                 "min_agencies": min_agencies,
+                "nhs_number": nhs_number or "",
+                "upn": upn or "",
             },
+            "pager": pages,
             "categories": [c.value for c in Category],
-            "offset": offset,
+        },
+    )
+
+
+def _render_child_page(
+    request: Request, picture: dict[str, Any], child_id: str, done: str | None
+) -> Response:
+    """The child page with both pictures (the network bounded by `pictures.RING_MAX`)."""
+    return page(
+        request,
+        "children/page.html",
+        {
+            "page_title": " ".join(
+                p
+                for p in (picture["identity"]["given_name"], picture["identity"]["family_name"])
+                if p
+            )
+            or "Child",
+            "p": picture,
+            "timeline_svg": timeline_svg(picture["timeline"], date.today()),
+            "network_svg": network_svg(picture["graph"], child_id),
+            "notice": _NOTICES.get(done or ""),
         },
     )
 
@@ -170,22 +220,9 @@ async def child_page(
         via="dashboard",
     )
     picture = built.model_dump(mode="json")
-    return page(
-        request,
-        "children/page.html",
-        {
-            "page_title": " ".join(
-                p
-                for p in (picture["identity"]["given_name"], picture["identity"]["family_name"])
-                if p
-            )
-            or "Child",
-            "p": picture,
-            "timeline_svg": timeline_svg(picture["timeline"], date.today()),
-            "network_svg": network_svg(picture["graph"], child.id),
-            "notice": _NOTICES.get(done or ""),
-        },
-    )
+    # Drawn and rendered in a worker thread (pure CPU, bounded by the picture's
+    # own bounds): the event loop keeps answering other requests meanwhile.
+    return await run_in_threadpool(_render_child_page, request, picture, child.id, done)
 
 
 @router.get("/review")

@@ -112,6 +112,14 @@ async def write_deferred(session: AsyncSession) -> None:
         await session.run_sync(write_queued)
 
 
+async def commit_now(session: AsyncSession) -> None:
+    """Write the queued rows and commit in the middle of a request's unit of work
+    (held or not), for what parallel requests must see at once (a sign-in's
+    reserved attempt); the unit of work goes on in a new transaction."""
+    await write_deferred(session)
+    await (commit_held(session) if _HELD in session.info else session.commit())
+
+
 class Fast:
     """A Core statement run on asyncpg directly on PostgreSQL (see the module).
 

@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDER_SECRETS = {"", "change-me", "dev-only-audit-key", "dev-only-session-key"}
@@ -31,6 +31,16 @@ class Settings(BaseSettings):
     # Unsealed audit events older than this are reported by `audit verify`: a
     # committed event is sealed within seconds, so an old unsealed one was inserted.
     audit_unsealed_grace_seconds: float = 300.0
+    # Audit anchor: every seal appends its head (seq, hash, time, HMAC) to this file,
+    # kept where the database's writers cannot change it (append-only volume, WORM
+    # bucket, syslog sink); `audit verify` then detects a truncated or re-chained tail.
+    audit_anchor_path: Path | None = None
+
+    @field_validator("audit_anchor_path", mode="before")
+    @classmethod
+    def _no_anchor_when_empty(cls, value: object) -> object:
+        return None if value == "" else value  # `AGGREGATOR_AUDIT_ANCHOR_PATH=` means none
+
     page_size_max: int = Field(default=200, ge=1)
     # How often each process checks for a newly trained match model.
     match_model_refresh_seconds: float = Field(default=60.0, gt=0)
@@ -58,6 +68,17 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = Field(default=8, ge=1)
     delivery_backoff_seconds: float = Field(default=30.0, ge=0)
     delivery_backoff_max_seconds: float = Field(default=3600.0, ge=0)
+    # Limits (issue 14): no request may cost unbounded memory or CPU. Bodies over
+    # this many bytes are refused with 413 before they are read further.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Requests per minute before 429: per API token, per client address on the
+    # sign-in form and per account signed in to. Far above what an agency's
+    # system or a hub office sends; `limits` storage URI (memory:// is per
+    # process; redis://host:6379 shares the counts between processes).
+    rate_limit_api_per_minute: int = Field(default=600, ge=1)
+    rate_limit_sign_in_per_minute: int = Field(default=60, ge=1)
+    rate_limit_sign_in_account_per_minute: int = Field(default=20, ge=1)
+    rate_limit_storage_uri: str = "memory://"
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_username: str | None = None

@@ -92,7 +92,13 @@ def require_web_roles(*roles: str) -> object:
             raise WebPageError(
                 status.HTTP_403_FORBIDDEN,
                 f"This page is only for {_roles_phrase(roles)}. You are signed in with the "
-                f"role {user.role}. Ask an admin if you need access.",
+                f"role {user.role}. "
+                + (
+                    "Admins run the service and do not see children's records; sign in "
+                    "with a hub or lead account for this work."
+                    if user.role == "admin"
+                    else "Ask an admin if you need access."
+                ),
                 title="Not available to your role",
             )
         return user

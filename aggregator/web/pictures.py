@@ -38,6 +38,7 @@ NODE_COLOURS = {
     "agency": "#0f5132",
     "adult": "#8c5a00",
     "address": "#5b21b6",
+    "more": "#4b5563",
 }
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
@@ -80,9 +81,12 @@ def timeline_svg(timeline: list[dict[str, Any]], today: date | None = None) -> M
         f'<desc id="tl-desc">{len(timeline)} concerns from {len(agencies)} agencies between '
         f"{_e(min(dates).isoformat())} and {_e(max(dates).isoformat())}.</desc>",
     ]
-    # month gridlines and labels
+    # month gridlines and labels, far enough apart that labels never collide
+    # ("Sep 26" is about 40 units wide at the tick font size)
+    month_w = plot_w * 30.44 / span
+    step = next(s for s in (1, 2, 3, 4, 6, 12, 24, 60) if s * month_w >= 48 or s == 60)
     tick = date(start.year, start.month, 1)
-    step = max(1, span // 300)
+    tick = date(tick.year, ((tick.month - 1) // step * step) % 12 + 1, 1) if step <= 12 else tick
     while tick <= end:
         if tick >= start:
             tx = x(tick)
@@ -114,10 +118,17 @@ def timeline_svg(timeline: list[dict[str, Any]], today: date | None = None) -> M
         r = 4 + 2 * int(t["severity"])
         colour = CATEGORY_COLOURS.get(t["category"], "#6b7280")
         tip = f"{d.isoformat()}: {t['category'].replace('_', ' ')}, severity {t['severity']}, {t['agency']['name']}"
-        parts.append(
+        mark = (
             f'<circle class="mark" cx="{x(d):.1f}" cy="{y}" r="{r}" fill="{colour}" '
             f'fill-opacity="0.8" stroke="#1b1b1b" stroke-width="1"><title>{_e(tip)}</title></circle>'
         )
+        if t.get("concern_id"):
+            # A link to the concern's row: reachable by keyboard and touch, not hover only.
+            mark = (
+                f'<a class="mark-link" href="#concern-{_e(t["concern_id"])}" '
+                f'aria-label="{_e(tip)}">{mark}</a>'
+            )
+        parts.append(mark)
     parts.append("</svg>")
     legend = "".join(
         f"<li>{_swatch(CATEGORY_COLOURS.get(c, '#6b7280'))}{_e(c.replace('_', ' '))} ({n})</li>"
@@ -129,7 +140,83 @@ def timeline_svg(timeline: list[dict[str, Any]], today: date | None = None) -> M
     )
 
 
-_RING_ORDER = {"agency": 0, "address": 1, "adult": 2, "sibling": 3, "child": 4}
+_RING_ORDER = {"agency": 0, "address": 1, "adult": 2, "sibling": 3, "child": 4, "more": 5}
+_PLURAL = {
+    "agency": "agencies",
+    "address": "addresses",
+    "adult": "related adults",
+    "sibling": "children",
+}
+# At most this many marks on each ring; the rest are one mark with a count (the
+# household list below the picture names them all). Beyond about two dozen the
+# labels overlap, and a big hostel or refuge must not make the drawing grow.
+RING_MAX = 24
+# Outer children sit at least this far apart (radians); about 25 slots a ring.
+_MIN_GAP = 0.25
+
+
+def _keep_per_kind(nodes: list[str], kinds: dict[str, str], room: int) -> list[str]:
+    """Up to `room` of `nodes` (in their order), taken in turn from each kind so
+    that thirty agencies do not hide every address."""
+    by_kind: dict[str, list[str]] = {}
+    for n in nodes:
+        by_kind.setdefault(kinds[n], []).append(n)
+    kept: list[str] = []
+    depth = 0
+    while len(kept) < room:
+        row = [ns[depth] for ns in by_kind.values() if depth < len(ns)]
+        if not row:
+            break
+        kept.extend(row[: room - len(kept)])
+        depth += 1
+    chosen = set(kept)
+    return [n for n in nodes if n in chosen]
+
+
+def _more_label(hidden: list[str], kinds: dict[str, str]) -> str:
+    counts = Counter(kinds[n] for n in hidden)
+    return "+" + ", ".join(
+        f"{n} more {_PLURAL.get(kind, kind)}"
+        for kind, n in sorted(counts.items(), key=lambda kv: _RING_ORDER.get(kv[0], 9))
+    )
+
+
+def collapse(
+    g: nx.Graph, me: str, kinds: dict[str, str], labels: dict[str, str], ring_max: int = RING_MAX
+) -> nx.Graph:
+    """The graph with at most `ring_max` nodes on each ring around `me`.
+
+    What does not fit is contracted into one node per ring labelled with a
+    count ("+37 more children"); its edges go to the collapsed node, so the
+    picture still shows what the hidden ones are linked to. `kinds` and `labels`
+    gain the collapsed nodes.
+    """
+    if me not in g:
+        return g
+    inner = sorted(g.neighbors(me), key=lambda n: (_RING_ORDER[kinds[n]], labels[n], n))
+    on_inner = set(inner)
+    outer = sorted(
+        (n for n in g.nodes if n != me and n not in on_inner), key=lambda n: (labels[n], n)
+    )
+    out = g
+    for ring, nodes in (("inner", inner), ("outer", outer)):
+        if len(nodes) <= ring_max:
+            continue
+        kept = set(_keep_per_kind(nodes, kinds, ring_max - 1))
+        hidden = [n for n in nodes if n not in kept]
+        more = f"more:{ring}"
+        kinds[more] = "more"
+        labels[more] = _more_label(hidden, kinds)
+        if out is g:
+            out = g.copy()
+        out.add_node(more)
+        gone = set(hidden)
+        for n in hidden:
+            for m in out.neighbors(n):
+                if m not in gone and m != more and not out.has_edge(more, m):
+                    out.add_edge(more, m, kind="linked")
+        out.remove_nodes_from(hidden)
+    return out
 
 
 def _radial_layout(
@@ -138,26 +225,35 @@ def _radial_layout(
     """The child in the middle, what touches it on a ring, other children outside.
 
     Deterministic (the same picture every time) and needs no numerical library;
-    each outer child sits at the mean angle of what connects it to the child.
+    each outer child takes the free slot nearest the mean angle of what connects
+    it to the child. The slots are fixed (at least one per outer node), so the
+    work is bounded by nodes times slots whatever the graph: a search for a free
+    angle that could wrap round for ever once ~22 children were placed froze the
+    whole service.
     """
-    inner = sorted(g.neighbors(me), key=lambda n: (_RING_ORDER[kinds[n]], labels[n]))
+    inner = sorted(g.neighbors(me), key=lambda n: (_RING_ORDER[kinds[n]], labels[n], n))
     pos: dict[str, tuple[float, float]] = {me: (0.0, 0.0)}
     angle: dict[str, float] = {}
     for i, n in enumerate(inner):
         angle[n] = 2 * math.pi * i / max(len(inner), 1)
         pos[n] = (math.cos(angle[n]), math.sin(angle[n]))
-    outer = sorted((n for n in g.nodes if n not in pos), key=lambda n: labels[n])
-    taken: list[float] = []
-    for n in outer:
+    outer = sorted((n for n in g.nodes if n not in pos), key=lambda n: (labels[n], n))
+    slots = max(len(outer), math.floor(2 * math.pi / _MIN_GAP))
+    free = list(range(slots))
+    for i, n in enumerate(outer):
         linked = [angle[m] for m in g.neighbors(n) if m in angle]
         a = (
             math.atan2(sum(map(math.sin, linked)), sum(map(math.cos, linked)))
             if linked
-            else 2 * math.pi * len(taken) / max(len(outer), 1)
+            else 2 * math.pi * i / max(len(outer), 1)
         )
-        while any(abs(math.remainder(a - t, 2 * math.pi)) < 0.25 for t in taken):
-            a += 0.3
-        taken.append(a)
+        wanted = (a % (2 * math.pi)) * slots / (2 * math.pi)
+        best = min(
+            free,
+            key=lambda s: (min(abs(s - wanted), slots - abs(s - wanted)), s),
+        )
+        free.remove(best)
+        a = 2 * math.pi * best / slots
         pos[n] = (1.9 * math.cos(a), 1.9 * math.sin(a))
     return pos
 
@@ -186,6 +282,8 @@ def network_svg(graph: dict[str, Any], child_id: str) -> Markup:
             g.add_edge(s, t, kind=e["type"].replace("_", " "))
     if me not in g:
         return Markup('<p class="muted">Nothing to draw.</p>')
+    counts = Counter(kinds.values())  # before collapsing: the description tells all
+    g = collapse(g, me, kinds, labels)
     pos = _radial_layout(g, me, kinds, labels)
     width, height, pad_x, pad_y = 960, 480, 130, 50
     xs = [p[0] for p in pos.values()] or [0]
@@ -196,7 +294,6 @@ def network_svg(graph: dict[str, Any], child_id: str) -> Markup:
     def at(n: str) -> tuple[float, float]:
         return pad_x + (pos[n][0] - min(xs)) * sx, pad_y + (pos[n][1] - min(ys)) * sy
 
-    counts = Counter(kinds.values())
     parts = [
         f'<svg class="network" viewBox="0 0 {width} {height}" role="img" '
         f'aria-labelledby="nw-title nw-desc" xmlns="http://www.w3.org/2000/svg">',

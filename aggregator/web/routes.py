@@ -10,14 +10,16 @@ from sqlalchemy import func, select
 from sqlmodel import col
 from starlette.responses import Response
 
-from aggregator.audit.chain import seal_pending, verify_chain
+from aggregator.audit.chain import verify_and_seal
 from aggregator.audit.models import AuditEvent
 from aggregator.audit.service import AuditEntry, forget_recorded, record
 from aggregator.concerns.models import Concern
+from aggregator.core.limits import client_address, rate_limits_of
 from aggregator.core.types import utcnow
 from aggregator.principals.deps import SessionDep
 from aggregator.principals.models import Principal
 from aggregator.web import csrf, service, sessions
+from aggregator.web.counts import ActionCount
 from aggregator.web.deps import (
     CurrentUser,
     OptionalUser,
@@ -46,6 +48,9 @@ SIGN_IN_FAILED = (
     "Sign-in failed: the email or password is not right, or the account is locked. "
     "After {failures} failed attempts in a row an account is locked for {minutes} minutes. "
     "If you have forgotten your password, ask an admin."
+)
+TOO_MANY_SIGN_INS = (
+    "Too many sign-in attempts from here or for this account. Try again in {seconds} seconds."
 )
 AUDIT_PAGE_SIZE = 50
 
@@ -115,6 +120,17 @@ async def sign_in(
     """Check the password; on success start a fresh session and go where the person was going."""
     settings = settings_of(request)
     target = safe_next(next_path)
+    refused = await rate_limits_of(request).sign_in(client_address(request.scope), email)
+    if refused is not None:
+        response = _sign_in_page(
+            request,
+            next_path=target,
+            email=email[: service.MAX_EMAIL],
+            error=TOO_MANY_SIGN_INS.format(seconds=refused.retry_after),
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        )
+        response.headers.update(refused.headers())
+        return response
     if not email.strip() or not password:
         return _sign_in_page(
             request,
@@ -185,11 +201,16 @@ async def home(request: Request, user: CurrentUser, session: SessionDep) -> Resp
             .order_by(func.count(col(Concern.id)).desc())
         )
     ).all()
+    needs_action: list[ActionCount] = []
+    if user.role in ("hub", "lead"):
+        for source in request.app.state.action_counts:
+            needs_action.extend(await source(session))
     return page(
         request,
         "home.html",
         {
             "page_title": "Home",
+            "needs_action": needs_action,
             "total": total,
             "recent": recent,
             "agencies": agencies,
@@ -235,8 +256,7 @@ async def audit_trail(
     await session.commit()
     forget_recorded(session)
     db = request.app.state.db
-    await seal_pending(db)
-    verification = await verify_chain(db)
+    verification = await verify_and_seal(db)  # incremental: from the last checkpoint
 
     stmt = select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(AUDIT_PAGE_SIZE + 1)
     if filters["principal"]:

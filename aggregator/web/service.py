@@ -10,15 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, case, func, literal, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
 
-from aggregator.audit.service import AuditEntry, record
+from aggregator.audit.service import AuditEntry, forget_recorded, record
+from aggregator.core.driver import commit_now
 from aggregator.core.settings import Settings
-from aggregator.core.types import utcnow
+from aggregator.core.types import UTCDateTime, utcnow
 from aggregator.principals.models import Principal
 from aggregator.principals.passwords import hash_password, verify_password
 
@@ -69,27 +71,68 @@ def _refusal_reason(principal: Principal | None) -> str | None:
     return None
 
 
-async def _count_failure(session: AsyncSession, principal: Principal, settings: Settings) -> bool:
-    """Add one failure atomically (parallel guesses all count); True if this locks the account."""
-    failures = await session.scalar(
+def _reserve_attempt_statement(principal_id: str, settings: Settings) -> Any:
+    """One password check reserved as a failure, atomically, before it is made.
+
+    Counting after the check let parallel guesses all pass the lock-out test
+    before any failure was written (41 at once had 30-38 checked on PostgreSQL).
+    Reserving first, in one conditional UPDATE, means at most `login_max_failures`
+    passwords are checked per lock-out window whatever the concurrency: the row
+    lock (PostgreSQL) or the write lock (SQLite) orders the reservations, and the
+    one that reaches the maximum also sets the lock. A lock that has run out
+    starts a fresh count. Success gives the reservation back (`_succeeded`).
+    The caller commits the reservation at once (`check_sign_in`).
+    """
+    now = utcnow()
+    failures = col(Principal.failed_logins)
+    locked_until = col(Principal.locked_until)
+    expired = and_(locked_until.is_not(None), locked_until <= now)
+    counted = case((expired, 1), else_=failures + 1)
+    return (
         update(Principal)
-        .where(col(Principal.id) == principal.id)
-        .values(failed_logins=col(Principal.failed_logins) + 1)
-        .returning(col(Principal.failed_logins))
+        .where(
+            col(Principal.id) == principal_id,
+            or_(and_(locked_until.is_(None), failures < settings.login_max_failures), expired),
+        )
+        .values(
+            failed_logins=counted,
+            locked_until=case(
+                (
+                    counted >= settings.login_max_failures,
+                    literal(now + timedelta(minutes=settings.login_lockout_minutes), UTCDateTime()),
+                ),
+                else_=null(),
+            ),
+        )
+        .returning(failures)
         .execution_options(synchronize_session=False)
     )
-    if (failures or 0) < settings.login_max_failures:
-        return False
+
+
+async def _reserve_attempt(
+    session: AsyncSession, principal: Principal, settings: Settings
+) -> int | None:
+    """The attempt's number in this window, or None when the account is locked."""
+    attempt = await session.scalar(_reserve_attempt_statement(principal.id, settings))
+    if attempt is None:
+        # Counted up to the maximum without a lock (the maximum was lowered since):
+        # lock for one window rather than refuse for ever.
+        await session.execute(
+            update(Principal)
+            .where(col(Principal.id) == principal.id, col(Principal.locked_until).is_(None))
+            .values(locked_until=utcnow() + timedelta(minutes=settings.login_lockout_minutes))
+            .execution_options(synchronize_session=False)
+        )
+    return None if attempt is None else int(attempt)
+
+
+async def _succeeded(session: AsyncSession, principal: Principal) -> None:
     await session.execute(
         update(Principal)
         .where(col(Principal.id) == principal.id)
-        .values(
-            failed_logins=0,
-            locked_until=utcnow() + timedelta(minutes=settings.login_lockout_minutes),
-        )
+        .values(failed_logins=0, locked_until=None)
         .execution_options(synchronize_session=False)
     )
-    return True
 
 
 async def check_sign_in(
@@ -114,11 +157,21 @@ async def check_sign_in(
         if admit_refusal("auth.sign_in"):
             _audit(session, principal, "refused", reason or "unknown_account")
         return SignInOutcome(principal, reason or "unknown_account")
+    attempt = await _reserve_attempt(session, principal, settings)
+    if attempt is None and admit_refusal("auth.sign_in"):  # locked by parallel attempts
+        _audit(session, principal, "refused", "locked")
+    # Committed at once, before the slow password check: parallel attempts must
+    # see the reservation, and holding the row (or SQLite's write lock) during
+    # the check would queue every other request behind it.
+    await commit_now(session)
+    forget_recorded(session)
+    if attempt is None:
+        await run_in_threadpool(verify_password, _dummy_hash(), password)
+        return SignInOutcome(principal, "locked")
     if not await run_in_threadpool(verify_password, principal.password_hash, password):
-        locked = await _count_failure(session, principal, settings)
         if admit_refusal("auth.sign_in"):
             _audit(session, principal, "refused", "bad_password")
-        if locked:
+        if attempt >= settings.login_max_failures:
             record(
                 session,
                 principal,
@@ -130,12 +183,7 @@ async def check_sign_in(
                 ),
             )
         return SignInOutcome(principal, "bad_password")
-    await session.execute(
-        update(Principal)
-        .where(col(Principal.id) == principal.id)
-        .values(failed_logins=0, locked_until=None)
-        .execution_options(synchronize_session=False)
-    )
+    await _succeeded(session, principal)
     _audit(session, principal, "ok", "ok")
     return SignInOutcome(principal, "ok")
 

@@ -11,6 +11,7 @@ from aggregator.audit.models import AuditEvent
 from aggregator.audit.service import AuditEntry, record
 from aggregator.core.db import Database
 from tests import factories as f
+from tests.tamper import tamper
 
 
 async def _events(db: Database, n: int) -> None:
@@ -56,7 +57,7 @@ async def test_detects_an_edited_event(db: Database) -> None:
     await _events(db, 5)
     await seal_pending(db)
     victim = (await _sealed(db))[2]
-    async with db.session() as session:
+    async with tamper(db) as session:
         await session.execute(
             update(AuditEvent).where(AuditEvent.id == victim.id).values(outcome="denied")
         )
@@ -69,7 +70,7 @@ async def test_detects_a_deleted_event(db: Database) -> None:
     await _events(db, 5)
     await seal_pending(db)
     events = await _sealed(db)
-    async with db.session() as session:
+    async with tamper(db) as session:
         await session.execute(delete(AuditEvent).where(AuditEvent.id == events[1].id))
     result = await verify_chain(db)
     assert not result.ok
@@ -81,7 +82,7 @@ async def test_detects_an_inserted_event(db: Database) -> None:
     await seal_pending(db)
     events = await _sealed(db)
     # A forger without the key shifts later events up and slots one in at seq 3.
-    async with db.session() as session:
+    async with tamper(db) as session:
         for e in reversed(events[2:]):
             await session.execute(
                 update(AuditEvent).where(AuditEvent.id == e.id).values(seq=(e.seq or 0) + 1)

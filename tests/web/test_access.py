@@ -10,6 +10,7 @@ from aggregator.core.db import Database
 from aggregator.principals.service import IssuedToken
 from aggregator.web import require_web_roles
 from tests import factories as f
+from tests.tamper import tamper
 from tests.web.conftest import sign_in
 
 
@@ -103,7 +104,7 @@ async def test_audit_page_reports_a_broken_chain(
 ) -> None:
     await sign_in(client, "ada@hub.example")
     await seal_pending(db)
-    async with db.session() as session:
+    async with tamper(db) as session:
         await session.execute(
             update(AuditEvent).where(AuditEvent.action == "auth.sign_in").values(outcome="forged")
         )

@@ -124,3 +124,21 @@ async def test_alert_page_shows_what_was_seen_who_to_call_and_the_age(
     )
     assert short.status_code == 422
     assert ">ok</textarea>" in short.text and "Write why the alert is resolved" in short.text
+
+
+async def test_home_shows_what_needs_action(
+    client: httpx.AsyncClient, db: Database, hub: IssuedToken
+) -> None:
+    await _many_alerts(db, children=3)
+    await sign_in(client, "jo@hub.example")
+    home = await client.get("/")
+    counts = dict(
+        (label, int(n))
+        for n, label in re.findall(
+            r'<span class="stat-value">(\d+)</span><span class="stat-label">([^<]+)</span>',
+            home.text,
+        )
+    )
+    assert counts["red alerts open"] == 3 and counts["amber alerts open"] == 3
+    assert counts["open alerts nobody has taken on"] == 6
+    assert counts["possible matches to review"] == 0

@@ -1,5 +1,6 @@
 """The child page's SVG pictures, drawn without a browser."""
 
+import itertools
 import re
 from datetime import date
 
@@ -54,3 +55,21 @@ def test_network_shows_household_and_agencies_not_concerns() -> None:
 def test_empty_pictures_say_so() -> None:
     assert "No concerns" in str(timeline_svg([], date(2026, 1, 1)))
     assert "Nothing to draw" in str(network_svg({"nodes": [], "edges": []}, "c1"))
+
+
+def test_timeline_marks_link_to_their_concern_and_month_labels_do_not_collide() -> None:
+    long = [
+        {
+            "concern_id": f"c{i}",
+            "date": f"20{24 + i // 12}-{i % 12 + 1:02d}-15",
+            "agency": {"name": "School"},
+            "category": "neglect",
+            "severity": 1,
+        }
+        for i in range(30)  # two and a half years
+    ]
+    svg = str(timeline_svg(long, date(2026, 11, 25)))
+    assert svg.count('class="mark-link" href="#concern-c') == 30
+    ticks = [float(x) for x in re.findall(r'<text x="([\d.]+)" y="[\d.]+" class="tick">', svg)]
+    assert len(ticks) >= 4
+    assert min(b - a for a, b in itertools.pairwise(ticks)) >= 44  # labels apart
