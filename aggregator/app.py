@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from aggregator import __version__
 from aggregator.audit.chain import seal_pending
+from aggregator.audit.flood import flush_at_exit, keep_flushing
 from aggregator.audit.routes import router as audit_router
 from aggregator.children import frequencies, model_store
 from aggregator.children.review_view import backlog_counts
@@ -32,9 +33,11 @@ from aggregator.core.limits import (
 )
 from aggregator.core.middleware import AccessLogMiddleware
 from aggregator.core.settings import Settings, get_settings
+from aggregator.core.unavailable import add_unavailable_handlers
 from aggregator.web import add_error_pages, mount_static
 from aggregator.web import router as web_router
 from aggregator.web.docs import ASSETS_PREFIX, install_docs
+from aggregator.web.outage import unavailable_page
 from alerts import SchedulerRunner, load_rules
 from alerts import router as alerts_router
 from alerts.casework import hub_response_for_concern
@@ -100,6 +103,8 @@ def create_app(
             if background
             else []
         )
+        if background:  # audit events kept through an outage, and flood summaries
+            tasks.append(asyncio.create_task(keep_flushing(db)))
         alert_scheduler = SchedulerRunner(db, settings, rules)
         if background and settings.run_scheduler:
             alert_scheduler.start()
@@ -113,6 +118,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await flush_at_exit(db)
             if background:  # seal what this process committed: unsealed for long looks forged
                 try:
                     await seal_pending(db)
@@ -155,6 +161,7 @@ def create_app(
     app.include_router(web_router)
     mount_static(app)
     add_error_pages(app)
+    add_unavailable_handlers(app, db, unavailable_page)
     # Limits (issue 14): body size, rate limits, 422s that do not echo the input.
     app.state.rate_limits = RateLimits(settings)
     app.add_exception_handler(RequestValidationError, validation_error_handler)

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from aggregator.audit import AuditEntry, record
-from aggregator.audit.service import record_read
+from aggregator.audit.service import record_read, record_shown
 from aggregator.children.picture import alert_providers
 from aggregator.core.inputs import Offset, unprocessable
 from aggregator.core.purpose import PurposeHeader, purpose_or
@@ -132,16 +132,18 @@ async def list_alerts(
         )
     ).all()
     silences = await repo.active_silences(session, utcnow())
+    why = purpose_or(purpose, "safeguarding")
     record(
         session,
         user,
         AuditEntry(
             action="alert.list",
-            purpose=purpose_or(purpose, "safeguarding"),
+            purpose=why,
             object_type="alert",
             detail={"ids": [a.id for a in items], "state": state, "rule": rule},
         ),
     )
+    record_shown(session, user, [a.child_id for a in items], read="alert.list", purpose=why)
     settings = _settings(request)
     return AlertPage(
         items=[_out(a, settings, silences) for a in items], total=total, offset=offset, limit=limit
@@ -178,6 +180,24 @@ async def list_silences(
                 )
             ).all()
         )
+    # A silence names its child and says why in free text: reading them is a read.
+    record(
+        session,
+        user,
+        AuditEntry(
+            action="alert.silence.list",
+            purpose=service.PURPOSE,
+            object_type="alert_silence",
+            detail={"ids": [s.id for s in rows], "active": active},
+        ),
+    )
+    record_shown(
+        session,
+        user,
+        [s.child_id for s in rows],
+        read="alert.silence.list",
+        purpose=service.PURPOSE,
+    )
     return [_silence_out(s) for s in rows]
 
 
@@ -254,6 +274,16 @@ async def my_subscriptions(user: HubUser, session: SessionDep) -> list[Subscript
             .order_by(col(AlertSubscription.created_at))
         )
     ).all()
+    record(
+        session,
+        user,
+        AuditEntry(
+            action="alert.subscription.list",
+            purpose=service.PURPOSE,
+            object_type="alert_subscription",
+            detail={"ids": [s.id for s in rows]},
+        ),
+    )
     return [_sub_out(s) for s in rows]
 
 
@@ -354,7 +384,18 @@ async def notifications(
         stmt = stmt.where(col(AlertNotification.state) == state)
     if alert_id:
         stmt = stmt.where(col(AlertNotification.alert_id) == alert_id)
-    return [_note_out(n) for n in (await session.scalars(stmt)).all()]
+    rows = (await session.scalars(stmt)).all()
+    record(
+        session,
+        user,
+        AuditEntry(
+            action="alert.notification.list",
+            purpose=service.PURPOSE,
+            object_type="alert_notification",
+            detail={"ids": [n.id for n in rows], "state": state, "alert_id": alert_id},
+        ),
+    )
+    return [_note_out(n) for n in rows]
 
 
 @router.post(
@@ -405,17 +446,11 @@ async def get_alert(
     purpose: PurposeHeader = None,
 ) -> AlertOut:
     alert = await session.get(Alert, alert_id)
-    record_read(
-        session,
-        user,
-        "alert.read",
-        "alert",
-        alert_id,
-        alert is not None,
-        purpose_or(purpose, "safeguarding"),
-    )
+    why = purpose_or(purpose, "safeguarding")
+    record_read(session, user, "alert.read", "alert", alert_id, alert is not None, why)
     if alert is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
+    record_shown(session, user, [alert.child_id], read="alert.read", purpose=why, of=alert.id)
     return _out(alert, _settings(request), await repo.active_silences(session, utcnow()))
 
 

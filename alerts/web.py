@@ -9,7 +9,7 @@ from sqlmodel import col
 from starlette.responses import Response
 
 from aggregator.audit import AuditEntry, record
-from aggregator.audit.service import record_read
+from aggregator.audit.service import record_read, record_shown
 from aggregator.children.display import display_identities, display_names
 from aggregator.children.listing import children_named
 from aggregator.concerns.models import Concern, SharingRecord
@@ -115,6 +115,14 @@ async def inbox(
                 "via": "dashboard",
             },
         ),
+    )
+    record_shown(
+        session,
+        user,
+        [a.child_id for a in alerts],
+        read="alert.list",
+        purpose="safeguarding",
+        via="dashboard",
     )
     groups: dict[str, list[Alert]] = {}
     for a in alerts:
@@ -258,6 +266,15 @@ async def alert_page(
     )
     if alert is None:
         raise WebPageError(404, "There is no such alert. Go back to the alert inbox.")
+    record_shown(
+        session,
+        user,
+        [alert.child_id],
+        read="alert.read",
+        purpose="safeguarding",
+        of=alert.id,
+        via="dashboard",
+    )
     return page(
         request,
         "alerts/alert.html",
@@ -303,6 +320,15 @@ async def resolve(
     async def again(error: str) -> Response:
         """The page comes back with what was typed, so a person does not lose it."""
         context = await _alert_context(session, alert)
+        record_shown(
+            session,
+            user,
+            [alert.child_id],
+            read="alert.read",
+            purpose="safeguarding",
+            of=alert.id,
+            via="dashboard",
+        )
         return page(
             request,
             "alerts/alert.html",

@@ -66,6 +66,22 @@ async def list_events(
     if before_id:
         stmt = stmt.where(col(AuditEvent.id) < before_id)
     events = (await session.scalars(stmt)).all()
+    # The trail names people and what they touched: reading it is itself a read.
+    filters = {"principal_id": principal_id, "action": action, "object_id": object_id}
+    record(
+        session,
+        admin,
+        AuditEntry(
+            action="audit.read",
+            purpose="audit",
+            object_type="audit_event",
+            detail={
+                "filters": {k: v[:64] for k, v in filters.items() if v},
+                "before": before_id,
+                "ids": [e.id for e in events],
+            },
+        ),
+    )
     return [
         AuditEventOut(
             id=e.id or 0,

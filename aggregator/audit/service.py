@@ -1,5 +1,6 @@
 """Appending audit events inside the caller's transaction."""
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -81,18 +82,62 @@ def forget_recorded(session: AsyncSession) -> None:
     discard(session)
 
 
+def denied_entry(path: str, method: str, **detail: Any) -> AuditEntry:
+    """The event of a refused attempt: who tried to open what (the path, never its query)."""
+    return AuditEntry(
+        action="access.denied",
+        purpose="authorisation",
+        outcome="denied",
+        detail={"path": path, "method": method, **detail},
+    )
+
+
 def record_denied(session: AsyncSession, actor: Actor, path: str, method: str) -> None:
     """A refused attempt is evidence too (who tried to open what)."""
-    record(
-        session,
-        actor,
-        AuditEntry(
-            action="access.denied",
-            purpose="authorisation",
-            outcome="denied",
-            detail={"path": path, "method": method},
-        ),
-    )
+    record(session, actor, denied_entry(path, method))
+
+
+SHOWN = "child.shown"
+
+
+def record_shown(
+    session: AsyncSession,
+    actor: Actor,
+    child_ids: Iterable[str | None],
+    *,
+    read: str,
+    purpose: str,
+    exclude: Collection[str] = (),
+    **detail: Any,
+) -> list[str]:
+    """One `child.shown` event for each child whose identity a read displayed.
+
+    A read's own event names what was asked for (one child's picture, a page of a
+    list); the trail is searched by `object_id`, so a sibling in another child's
+    picture, each row of the children list, both sides of a review item are found
+    only by events of their own. `read` is the read's action and `detail` says
+    where (`of` the object read, `via` the dashboard). Children in `exclude` are
+    the read's own object. Returns the children recorded, in order.
+    """
+    shown: list[str] = []
+    seen = set(exclude)
+    for child_id in child_ids:
+        if child_id and child_id not in seen:
+            seen.add(child_id)
+            shown.append(child_id)
+    for child_id in shown:
+        record(
+            session,
+            actor,
+            AuditEntry(
+                action=SHOWN,
+                purpose=purpose,
+                object_type="child",
+                object_id=child_id[:64],
+                detail={"read": read, **detail},
+            ),
+        )
+    return shown
 
 
 def record_read(

@@ -294,3 +294,17 @@ def _adults(n: Neighbourhood) -> list[HouseholdAdult]:
         HouseholdAdult(relationship=rel, name=name, named_by=sorted(by))
         for (rel, name), by in sorted(seen.items())
     ]
+
+
+def children_shown(p: Picture) -> list[str]:
+    """Every other child the picture names: household members and the graph's children.
+
+    Each is shown by name (and the household by date of birth), so each read of
+    the picture is a read of them too (`audit.service.record_shown`).
+    """
+    ids = [m.child_id for m in p.household.members]
+    for node in p.graph.nodes:
+        node_id = str(node.get("id", ""))
+        if node.get("type") == "child" and node_id.startswith("child:"):
+            ids.append(node_id.split(":", 1)[1])
+    return [i for i in ids if i != p.child_id]

@@ -69,6 +69,11 @@ async def review_item_view(session: AsyncSession, item: ReviewItem) -> ReviewIte
     )
 
 
+def sides_shown(views: list[ReviewItemOut]) -> list[str | None]:
+    """The children of both records of each item: each is shown side by side."""
+    return [child for v in views for child in (v.record.child_id, v.candidate.child_id)]
+
+
 ReviewSort = Literal["age", "probability", "agency"]
 REVIEW_SORTS: tuple[str, ...] = ("age", "probability", "agency")
 

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from aggregator.audit import AuditEntry, record
-from aggregator.audit.service import record_read
+from aggregator.audit.service import record_read, record_shown
 from aggregator.children import repository as repo
 from aggregator.children import review
 from aggregator.children.chronology import Format, export_chronology
@@ -17,12 +17,13 @@ from aggregator.children.listing import (
     list_children,
 )
 from aggregator.children.models import ReviewItem
-from aggregator.children.picture import build_picture
+from aggregator.children.picture import build_picture, children_shown
 from aggregator.children.review_view import (
     ReviewSort,
     review_count,
     review_item_view,
     review_page,
+    sides_shown,
 )
 from aggregator.children.schemas import (
     ChildChange,
@@ -64,16 +65,18 @@ async def review_queue(
     items = await review_page(session, state, sort, offset, limit)
     response.headers["X-Total-Count"] = str(await review_count(session, state))
     out = [await review_item_view(session, item) for item in items]
+    why = purpose_or(purpose, "identity_resolution")
     record(
         session,
         user,
         AuditEntry(
             action="review.list",
-            purpose=purpose_or(purpose, "identity_resolution"),
+            purpose=why,
             object_type="review_item",
             detail={"ids": [i.id for i in items]},
         ),
     )
+    record_shown(session, user, sides_shown(out), read="review.list", purpose=why)
     return out
 
 
@@ -82,18 +85,13 @@ async def review_item(
     item_id: str, user: HubUser, session: SessionDep, purpose: PurposeHeader = None
 ) -> ReviewItemOut:
     item = await session.get(ReviewItem, item_id)
-    record_read(
-        session,
-        user,
-        "review.read",
-        "review_item",
-        item_id,
-        item is not None,
-        purpose_or(purpose, "identity_resolution"),
-    )
+    why = purpose_or(purpose, "identity_resolution")
+    record_read(session, user, "review.read", "review_item", item_id, item is not None, why)
     if item is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such review item")
-    return await review_item_view(session, item)
+    view = await review_item_view(session, item)
+    record_shown(session, user, sides_shown([view]), read="review.read", purpose=why, of=item.id)
+    return view
 
 
 @router.post(
@@ -173,16 +171,14 @@ async def children(
         offset=offset,
         limit=limit,
     )
+    why = purpose_or(purpose, "safeguarding")
+    ids = [c.child_id for c in page.items]
     record(
         session,
         user,
-        AuditEntry(
-            action="child.list",
-            purpose=purpose_or(purpose, "safeguarding"),
-            object_type="child",
-            detail={"ids": [c.child_id for c in page.items]},
-        ),
+        AuditEntry(action="child.list", purpose=why, object_type="child", detail={"ids": ids}),
     )
+    record_shown(session, user, ids, read="child.list", purpose=why)
     return page
 
 
@@ -192,18 +188,15 @@ async def picture(
 ) -> Picture:
     """Everything known about one child, from every agency, on one timeline."""
     child = await repo.get_child(session, child_id)
+    why = purpose_or(purpose, "safeguarding")
     record_read(
-        session,
-        user,
-        "child.picture",
-        "child",
-        child.id if child else child_id,
-        child is not None,
-        purpose_or(purpose, "safeguarding"),
+        session, user, "child.picture", "child", child.id if child else child_id, bool(child), why
     )
     if child is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such child")
-    return await build_picture(session, child, child_id, user)
+    p = await build_picture(session, child, child_id, user)
+    record_shown(session, user, children_shown(p), read="child.picture", purpose=why, of=child.id)
+    return p
 
 
 @router.post("/children/{child_id}/split", response_model=ChildChange, responses=_ERRORS)

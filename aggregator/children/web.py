@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from aggregator.audit import AuditEntry, record
-from aggregator.audit.service import record_read
+from aggregator.audit.service import record_read, record_shown
 from aggregator.children import repository as repo
 from aggregator.children import review
 from aggregator.children.chronology import export_chronology
@@ -23,13 +23,14 @@ from aggregator.children.listing import (
     list_children,
 )
 from aggregator.children.models import ReviewItem
-from aggregator.children.picture import build_picture
+from aggregator.children.picture import build_picture, children_shown
 from aggregator.children.review_view import (
     REVIEW_SORTS,
     review_count,
     review_item_view,
     review_page,
     side_contexts,
+    sides_shown,
 )
 from aggregator.children.schemas import ChildPage, DecisionIn
 from aggregator.concerns.models import ChildRecord
@@ -141,6 +142,14 @@ async def children_page(
             detail={"ids": [c.child_id for c in result.items], "via": "dashboard"},
         ),
     )
+    record_shown(
+        session,
+        user,
+        [c.child_id for c in result.items],
+        read="child.list",
+        purpose="safeguarding",
+        via="dashboard",
+    )
     return page(
         request,
         "children/list.html",
@@ -208,7 +217,17 @@ async def child_page(
         )
     if child.id != child_id:
         return redirect(f"/children/{child.id}")
-    picture = (await build_picture(session, child, child_id, user)).model_dump(mode="json")
+    built = await build_picture(session, child, child_id, user)
+    record_shown(
+        session,
+        user,
+        children_shown(built),
+        read="child.picture",
+        purpose="safeguarding",
+        of=child.id,
+        via="dashboard",
+    )
+    picture = built.model_dump(mode="json")
     # Drawn and rendered in a worker thread (pure CPU, bounded by the picture's
     # own bounds): the event loop keeps answering other requests meanwhile.
     return await run_in_threadpool(_render_child_page, request, picture, child.id, done)
@@ -255,6 +274,14 @@ async def review_queue_page(
             object_type="review_item",
             detail={"ids": [i.id for i in items], "via": "dashboard"},
         ),
+    )
+    record_shown(
+        session,
+        user,
+        sides_shown(views),
+        read="review.list",
+        purpose="identity_resolution",
+        via="dashboard",
     )
     return page(
         request,

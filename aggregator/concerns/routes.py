@@ -2,12 +2,12 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
 from aggregator.audit import AuditEntry, record
-from aggregator.audit.service import record_read
+from aggregator.audit.service import record_denied, record_read, record_shown
 from aggregator.children.linking import submit_linked
-from aggregator.concerns import repository, service
+from aggregator.concerns import attempts, repository, service
 from aggregator.concerns.models import Concern
 from aggregator.concerns.schemas import (
     ConcernPage,
@@ -45,11 +45,20 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 
 def _scope(principal: Principal) -> str | None:
     """Agencies see only their own concerns; hub staff see all (and are audited)."""
-    if principal.kind == "agency":
-        return principal.id
-    if principal.role in ("hub", "lead"):
-        return None
+    return principal.id if principal.kind == "agency" else None
+
+
+async def _concern_reader(
+    principal: CurrentPrincipal, session: SessionDep, request: Request
+) -> Principal:
+    """Agencies, hub staff and leads; anyone else (an admin) is refused, on the record."""
+    if principal.kind == "agency" or principal.role in ("hub", "lead"):
+        return principal
+    record_denied(session, principal, request.url.path, request.method)
     raise HTTPException(status.HTTP_403_FORBIDDEN, "this role may not read concerns")
+
+
+ConcernReader = Annotated[Principal, Depends(_concern_reader)]
 
 
 @router.post(
@@ -69,8 +78,14 @@ async def submit_concern(
     # the hub and deliberately absent from the agency's receipt (golden rule 6).
     # The busiest endpoint runs its unit of work itself rather than as a
     # dependency (FastAPI's exit stack and shielded exit cost ~5% of its CPU).
-    async with unit_of_work(get_db(request)) as session:
-        stored = await submit_linked(session, caller, body)
+    db = get_db(request)
+    try:
+        async with unit_of_work(db) as session:
+            stored = await submit_linked(session, caller, body)
+    except Exception as exc:  # refused or failed: on the record, then answered as before
+        purpose = body.sharing.purpose.value
+        await attempts.record_attempt(db, caller.principal, body.external_ref, purpose, exc)
+        raise
     c = stored.concern
     receipt = ConcernReceipt(id=c.id, external_ref=c.external_ref, received_at=c.received_at)
     # Rendered here, not by FastAPI's response_model handling (which validates the
@@ -85,7 +100,7 @@ async def submit_concern(
 @router.get("/concerns/{concern_id}", response_model=ConcernView, responses=_ERRORS)
 async def read_concern(
     concern_id: str,
-    principal: CurrentPrincipal,
+    principal: ConcernReader,
     session: SessionDep,
     request: Request,
     purpose: PurposeHeader = None,
@@ -93,18 +108,19 @@ async def read_concern(
     """One concern. Another agency's concern answers 404, exactly like an unknown id.
     The submitting agency also sees `hub_response`: what the hub did with it."""
     concern = await repository.concern_visible_to(session, concern_id, _scope(principal))
-    record_read(
-        session,
-        principal,
-        "concern.read",
-        "concern",
-        concern_id,
-        concern is not None,
-        purpose_or(purpose, "safeguarding"),
-    )
+    why = purpose_or(purpose, "safeguarding")
+    record_read(session, principal, "concern.read", "concern", concern_id, bool(concern), why)
     if concern is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such concern")
     parts = await repository.load_parts(session, [concern.id])
+    record_shown(
+        session,
+        principal,
+        [r.child_id for r in parts.children.values()],
+        read="concern.read",
+        purpose=why,
+        of=concern.id,
+    )
     view = service.to_view(concern, parts, principal)
     if principal.id == concern.agency_id:
         view.hub_response = await hub_response(request, session, concern)
@@ -128,7 +144,7 @@ async def hub_response(
 
 @router.get("/concerns", response_model=ConcernPage, responses=_ERRORS)
 async def list_concerns(
-    principal: CurrentPrincipal,
+    principal: ConcernReader,
     session: SessionDep,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -137,15 +153,23 @@ async def list_concerns(
     """Concerns the caller may see, newest first."""
     concerns, total = await repository.page_of_concerns(session, _scope(principal), offset, limit)
     parts = await repository.load_parts(session, [c.id for c in concerns])
+    why = purpose_or(purpose, "safeguarding")
     record(
         session,
         principal,
         AuditEntry(
             action="concern.list",
-            purpose=purpose_or(purpose, "safeguarding"),
+            purpose=why,
             object_type="concern",
             detail={"ids": [c.id for c in concerns], "offset": offset},
         ),
+    )
+    record_shown(
+        session,
+        principal,
+        [parts.children[c.id].child_id for c in concerns if c.id in parts.children],
+        read="concern.list",
+        purpose=why,
     )
     return ConcernPage(
         items=[service.to_view(c, parts, principal) for c in concerns],

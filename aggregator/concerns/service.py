@@ -2,6 +2,7 @@
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import HTTPException, status
 from sqlalchemy.exc import IntegrityError
@@ -49,6 +50,14 @@ from aggregator.principals.service import Caller
 WITHHELD = "withheld at the reporter's request"
 
 
+class Refused(HTTPException):
+    """A refusal that also names why, as a code for the audit trail (no personal data)."""
+
+    def __init__(self, status_code: int, detail: Any, reason: str) -> None:
+        super().__init__(status_code, detail)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Stored:
     concern: Concern
@@ -64,15 +73,16 @@ Locks = Callable[[ChildRecord], Sequence[int]]
 
 def _check_authority(agency: Principal, sub: ConcernSubmission) -> None:
     if sub.child.status and agency.agency_type != AgencyType.CHILDRENS_SOCIAL_CARE:
-        raise HTTPException(
+        raise Refused(
             status.HTTP_403_FORBIDDEN,
             "child.status may only be set by children's social care",
+            "status_not_permitted",
         )
     if (
         sub.sharing.condition == Condition.LAW_ENFORCEMENT_STATUTORY
         and agency.agency_type != AgencyType.POLICE
     ):
-        raise HTTPException(
+        raise Refused(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             [
                 {
@@ -81,15 +91,17 @@ def _check_authority(agency: Principal, sub: ConcernSubmission) -> None:
                     "type": "value_error",
                 }
             ],
+            "condition_not_permitted",
         )
 
 
 def _same_or_conflict(existing: Concern | SharingDecision, digest: str, what: str) -> None:
     if existing.body_hash != digest:
-        raise HTTPException(
+        raise Refused(
             status.HTTP_409_CONFLICT,
             f"external_ref {existing.external_ref!r} was already used for a different {what}; "
             "send a new external_ref to record a new one",
+            "external_ref_reused",
         )
 
 
@@ -185,7 +197,9 @@ async def submit(
             raise unauthorised()
         winner = await repository.concern_by_ref(session, agency.id, sub.external_ref)
         if winner is None:
-            raise HTTPException(status.HTTP_409_CONFLICT, "concurrent submission; retry")
+            raise Refused(
+                status.HTTP_409_CONFLICT, "concurrent submission; retry", "concurrent_submission"
+            )
         _same_or_conflict(winner, digest, "concern")
         return Stored(winner, created=False)
     # Identity resolution runs here so the record is written once, with its child.

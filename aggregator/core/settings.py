@@ -104,6 +104,19 @@ class Settings(BaseSettings):
     hub_duty_contact: str = Field(
         default="the safeguarding hub's duty desk", min_length=3, max_length=200
     )
+    # Audit events that callers could multiply, and database outages
+    # (`aggregator.audit.flood`, `aggregator.core.unavailable`): per process, the
+    # events written per minute for one client address nobody authenticated, for
+    # one principal's refused or failed submissions, and for all sources of each
+    # kind together (the rest are counted in one `audit.suppressed` event); the
+    # events kept in memory while the database is down; how often both are
+    # written; and the `Retry-After` of a 503 while the database is unreachable.
+    audit_anonymous_per_minute: int = Field(default=20, ge=1)
+    audit_refusals_per_minute: int = Field(default=30, ge=1)
+    audit_flood_total_per_minute: int = Field(default=1000, ge=1)
+    audit_backlog_max: int = Field(default=10_000, ge=0)
+    audit_flush_interval_seconds: float = Field(default=5.0, gt=0)
+    database_retry_after_seconds: int = Field(default=5, ge=1)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> "Settings":

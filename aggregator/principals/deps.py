@@ -1,5 +1,6 @@
 """FastAPI dependencies: the request's session, its principal, and role checks."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -8,9 +9,16 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aggregator.audit.service import events_to_replay, forget_recorded, record_denied
+from aggregator.audit.flood import event_of, guard_for
+from aggregator.audit.service import (
+    denied_entry,
+    events_to_replay,
+    forget_recorded,
+    record_denied,
+)
 from aggregator.core.db import Database
 from aggregator.core.driver import commit_held, held_session, rollback_held, write_deferred
+from aggregator.core.unavailable import is_unavailable
 from aggregator.principals.models import Principal
 from aggregator.principals.service import (
     Caller,
@@ -19,6 +27,8 @@ from aggregator.principals.service import (
     principal_for_token,
     recent_caller,
 )
+
+log = logging.getLogger("aggregator")
 
 
 def get_db(request: Request) -> Database:
@@ -32,8 +42,10 @@ async def unit_of_work(db: Database) -> AsyncIterator[AsyncSession]:
 
     The caller commits before it answers, so a client never sees 201 for something
     that was not stored. Audit events of a failed request are written again in
-    their own transaction. On PostgreSQL the session holds one connection for the
-    request (`driver.held_session`).
+    their own transaction, or, while the database is unreachable, kept until it
+    is back (`audit.flood`); the request's own error is what the caller sees. On
+    PostgreSQL the session holds one connection for the request
+    (`driver.held_session`).
     """
     held = db.dialect == "postgresql"
     async with held_session(db.engine) if held else db.sessionmaker() as session:
@@ -43,13 +55,31 @@ async def unit_of_work(db: Database) -> AsyncIterator[AsyncSession]:
             await (commit_held(session) if held else session.commit())
             forget_recorded(session)
         except BaseException as exc:
-            await (rollback_held(session) if held else session.rollback())
-            code = exc.status_code if isinstance(exc, HTTPException) else 500
+            try:
+                await (rollback_held(session) if held else session.rollback())
+            except Exception as failed:  # a lost connection: the server rolls back alone
+                log.warning("rollback failed (%s)", type(failed).__name__)
+            down = is_unavailable(exc)
+            if down:
+                await _renew_pool(db)
+            code = exc.status_code if isinstance(exc, HTTPException) else 503 if down else 500
             replay = events_to_replay(session, failure=f"failed_{code}")
             if replay:
-                async with db.session() as audit_session:
-                    audit_session.add_all(replay)
+                await guard_for(db).write(db, replay, down=down)
             raise
+
+
+async def _renew_pool(db: Database) -> None:
+    """After a lost connection, open new ones rather than try each pooled one in turn.
+
+    SQLAlchemy renews its pool itself when it sees a disconnect, but the intake's
+    statements go to asyncpg directly (`core.driver`) and it does not see theirs:
+    without this, every connection pooled before an outage failed one request after.
+    """
+    try:
+        await db.engine.dispose()
+    except Exception as exc:
+        log.warning("could not renew the connection pool (%s)", type(exc).__name__)
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -95,7 +125,9 @@ def _must_be_agency(principal: Principal) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only an agency may call this endpoint")
 
 
-async def _agency(principal: CurrentPrincipal) -> Principal:
+async def _agency(principal: CurrentPrincipal, session: SessionDep, request: Request) -> Principal:
+    if principal.kind != "agency":
+        record_denied(session, principal, request.url.path, request.method)
     _must_be_agency(principal)
     return principal
 
@@ -111,6 +143,11 @@ async def _submitting_agency(request: Request, credentials: Credentials) -> Call
             caller = await look_up_caller(session, token_hash)
     if caller is None:
         raise unauthorised()
+    if caller.principal.kind != "agency":  # the intake's session is not open yet
+        db, principal = get_db(request), caller.principal
+        if guard_for(db).refusals.admit(principal.id, "access.denied", principal):
+            entry = denied_entry(request.url.path, request.method)
+            await guard_for(db).write(db, [event_of(principal, entry)])
     _must_be_agency(caller.principal)
     return caller
 

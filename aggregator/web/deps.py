@@ -12,15 +12,22 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import HTMLResponse
 
+from aggregator.audit.flood import guard_for
 from aggregator.audit.service import AuditEntry, record, record_denied
 from aggregator.concerns.vocab import Role
-from aggregator.principals.deps import SessionDep
+from aggregator.principals.deps import SessionDep, get_db
 from aggregator.principals.service import principal_for_token
 from aggregator.web import csrf, sessions
 from aggregator.web.rendering import SignInRequired, WebPageError, WebUser, settings_of
 
 WEB_ROLES = frozenset(role.value for role in Role)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def admit_anonymous(request: Request, action: str) -> bool:
+    """Whether an event of a caller nobody authenticated is written (`audit.flood`)."""
+    address = request.client.host if request.client else None
+    return guard_for(get_db(request)).admit_anonymous(address, action)
 
 
 async def _optional_user(request: Request, session: SessionDep) -> WebUser | None:
@@ -118,16 +125,17 @@ async def refuse_api_tokens(request: Request, session: SessionDep) -> None:
         if scheme.lower() == "bearer" and token.strip()
         else None
     )
-    record(
-        session,
-        principal,
-        AuditEntry(
-            action="access.denied",
-            purpose="authorisation",
-            outcome="denied",
-            detail={"path": request.url.path, "reason": "api_token_on_dashboard"},
-        ),
-    )
+    if principal is not None or admit_anonymous(request, "access.denied"):
+        record(
+            session,
+            principal,
+            AuditEntry(
+                action="access.denied",
+                purpose="authorisation",
+                outcome="denied",
+                detail={"path": request.url.path, "reason": "api_token_on_dashboard"},
+            ),
+        )
     if principal is not None and principal.kind == "agency":
         message = (
             "Agencies have no access to the dashboard. Agencies share concerns through the "
@@ -157,16 +165,17 @@ async def csrf_protect(request: Request, session: SessionDep, user: OptionalUser
         expected.append(csrf.sign_in_token(settings, nonce))
     if csrf.matches(sent, expected):
         return
-    record(
-        session,
-        user,
-        AuditEntry(
-            action="csrf.refused",
-            purpose="security",
-            outcome="denied",
-            detail={"path": request.url.path, "token_sent": bool(sent)},
-        ),
-    )
+    if user is not None or admit_anonymous(request, "csrf.refused"):
+        record(
+            session,
+            user,
+            AuditEntry(
+                action="csrf.refused",
+                purpose="security",
+                outcome="denied",
+                detail={"path": request.url.path, "token_sent": bool(sent)},
+            ),
+        )
     raise WebPageError(
         status.HTTP_403_FORBIDDEN,
         "This form could not be verified as coming from this dashboard, so nothing was "

@@ -24,6 +24,7 @@ from aggregator.web.deps import (
     CurrentUser,
     OptionalUser,
     WebAdmin,
+    admit_anonymous,
     protected_router,
 )
 from aggregator.web.rendering import (
@@ -138,7 +139,9 @@ async def sign_in(
             error="Enter your email address and your password.",
             status_code=status.HTTP_400_BAD_REQUEST,
         )
-    outcome = await service.check_sign_in(session, settings, email, password)
+    outcome = await service.check_sign_in(
+        session, settings, email, password, lambda action: admit_anonymous(request, action)
+    )
     if not outcome.ok or outcome.principal is None:
         return _sign_in_page(
             request,

@@ -6,6 +6,7 @@ the audit trail for admins.
 """
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -135,9 +136,17 @@ async def _succeeded(session: AsyncSession, principal: Principal) -> None:
 
 
 async def check_sign_in(
-    session: AsyncSession, settings: Settings, email: str, password: str
+    session: AsyncSession,
+    settings: Settings,
+    email: str,
+    password: str,
+    admit_refusal: Callable[[str], bool] = lambda action: True,
 ) -> SignInOutcome:
-    """Decide a sign-in attempt and record it; the caller commits either way."""
+    """Decide a sign-in attempt and record it; the caller commits either way.
+
+    A refusal is recorded only if `admit_refusal` agrees: whoever tries is not yet
+    anyone, so their attempts count against their address's budget (`audit.flood`).
+    """
     email = email.strip()
     principal = await _find(session, email) if 0 < len(email) <= MAX_EMAIL else None
     reason = _refusal_reason(principal)
@@ -145,10 +154,11 @@ async def check_sign_in(
         reason = reason or "password_too_long"
     if reason is not None or principal is None or principal.password_hash is None:
         await run_in_threadpool(verify_password, _dummy_hash(), password[:MAX_PASSWORD])
-        _audit(session, principal, "refused", reason or "unknown_account")
+        if admit_refusal("auth.sign_in"):
+            _audit(session, principal, "refused", reason or "unknown_account")
         return SignInOutcome(principal, reason or "unknown_account")
     attempt = await _reserve_attempt(session, principal, settings)
-    if attempt is None:  # locked by parallel attempts since it was read
+    if attempt is None and admit_refusal("auth.sign_in"):  # locked by parallel attempts
         _audit(session, principal, "refused", "locked")
     # Committed at once, before the slow password check: parallel attempts must
     # see the reservation, and holding the row (or SQLite's write lock) during
@@ -159,7 +169,8 @@ async def check_sign_in(
         await run_in_threadpool(verify_password, _dummy_hash(), password)
         return SignInOutcome(principal, "locked")
     if not await run_in_threadpool(verify_password, principal.password_hash, password):
-        _audit(session, principal, "refused", "bad_password")
+        if admit_refusal("auth.sign_in"):
+            _audit(session, principal, "refused", "bad_password")
         if attempt >= settings.login_max_failures:
             record(
                 session,
