@@ -19,6 +19,7 @@ from alerts.models import (
     AlertSilence,
     AlertSubscription,
     SchedulerLease,
+    SweepRetry,
 )
 
 __all__ = [
@@ -42,5 +43,6 @@ __all__ = [
     "SchedulerLease",
     "SharingDecision",
     "SharingRecord",
+    "SweepRetry",
     "WebSession",
 ]

@@ -41,6 +41,9 @@ class TransitionError(ValueError):
     """The requested state change is not allowed from the alert's current state."""
 
 
+_COUNTS = ("children", "opened", "updated", "reopened", "notifications", "failed")
+
+
 @dataclass
 class SweepStats:
     children: int = 0
@@ -48,10 +51,38 @@ class SweepStats:
     updated: int = 0
     reopened: int = 0
     notifications: int = 0
+    # Children whose evaluation failed; each is retried by the next sweep.
+    failed: int = 0
+    # (severity, when the newest concern it cites was received) of every alert
+    # opened or re-opened: the concern-to-alert latency, observed once committed.
+    raised: list[tuple[str, datetime | None]] = field(default_factory=list)
 
     def add(self, other: "SweepStats") -> None:
-        for name in ("children", "opened", "updated", "reopened", "notifications"):
+        for name in _COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.raised.extend(other.raised)
+
+
+@dataclass
+class Evaluated:
+    """Findings of a batch of children, worked out from one snapshot of their facts."""
+
+    facts: dict[str, ChildFacts]
+    findings: dict[str, list[Finding]]
+    # Children whose rules raised, with the exception's type name (never its message).
+    failed: dict[str, str]
+
+
+def evaluate_batch(rules: RuleSet, facts: dict[str, ChildFacts], now: datetime) -> Evaluated:
+    """Pure: one child whose facts break a rule does not stop the others."""
+    findings: dict[str, list[Finding]] = {}
+    failed: dict[str, str] = {}
+    for cid, f in facts.items():
+        try:
+            findings[cid] = engine.evaluate(rules, f, now)
+        except Exception as exc:  # counted, logged by type, retried next sweep
+            failed[cid] = type(exc).__name__
+    return Evaluated(facts, findings, failed)
 
 
 @dataclass
@@ -287,6 +318,15 @@ async def _update(
     return event, sent
 
 
+def _newest(facts: ChildFacts, finding: Finding) -> datetime | None:
+    """When the newest concern a finding cites was received (None if it cites none)."""
+    cited = set(finding.concern_ids)
+    household = [c for cs in facts.household.values() for c in cs]
+    return max(
+        (c.received_at for c in (*facts.concerns, *household) if c.id in cited), default=None
+    )
+
+
 async def apply_findings(
     session: AsyncSession,
     settings: Settings,
@@ -312,6 +352,7 @@ async def apply_findings(
             _, sent = await _open(session, settings, rules, finding, facts.child_id, now, silenced)
             stats.opened += 1
             stats.notifications += sent
+            stats.raised.append((finding.severity, _newest(facts, finding)))
             continue
         extra: list[engine.ConcernFact] = []
         if folding and alert.state != "resolved":
@@ -321,9 +362,43 @@ async def apply_findings(
         event, sent = await _update(session, settings, rules, alert, finding, extra, now, silenced)
         if event == "reopened":
             stats.reopened += 1
+            if finding is not None:
+                stats.raised.append((finding.severity, _newest(facts, finding)))
         elif event:
             stats.updated += 1
         stats.notifications += sent
+    return stats
+
+
+async def store_findings(
+    session: AsyncSession,
+    settings: Settings,
+    rules: RuleSet,
+    evaluated: Evaluated,
+    now: datetime,
+) -> SweepStats:
+    """Make the stored alerts of every evaluated child agree with its findings."""
+    stats = SweepStats()
+    ids = list(evaluated.findings)
+    if not ids:
+        return stats
+    alerts: dict[str, list[Alert]] = defaultdict(list)
+    for a in await repo.alerts_of(session, ids):
+        alerts[a.child_id].append(a)
+    silences = await repo.active_silences(session, now)
+    for cid in ids:
+        stats.add(
+            await apply_findings(
+                session,
+                settings,
+                rules,
+                evaluated.facts[cid],
+                evaluated.findings[cid],
+                alerts[cid],
+                silences,
+                now,
+            )
+        )
     return stats
 
 
@@ -336,24 +411,16 @@ async def sweep_batch(
     agencies: dict[str, str | None] | None = None,
     households: dict[str, set[str]] | None = None,
 ) -> SweepStats:
-    """Evaluate every rule for a batch of children and store the outcome."""
-    stats = SweepStats()
+    """Evaluate every rule for a batch of children and store the outcome, in one session."""
     if not child_ids:
-        return stats
+        return SweepStats()
     agencies = agencies if agencies is not None else await repo.agency_types(session)
     facts = await repo.load_facts(
         session, child_ids, now, rules.max_window_days, agencies, households
     )
-    alerts: dict[str, list[Alert]] = defaultdict(list)
-    for a in await repo.alerts_of(session, child_ids):
-        alerts[a.child_id].append(a)
-    silences = await repo.active_silences(session, now)
-    for cid in child_ids:
-        f = facts[cid]
-        findings = engine.evaluate(rules, f, now)
-        stats.add(
-            await apply_findings(session, settings, rules, f, findings, alerts[cid], silences, now)
-        )
+    evaluated = evaluate_batch(rules, facts, now)
+    stats = await store_findings(session, settings, rules, evaluated, now)
+    stats.failed += len(evaluated.failed)
     return stats
 
 
