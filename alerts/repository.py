@@ -358,6 +358,23 @@ async def alerts_of(session: AsyncSession, child_ids: Sequence[str]) -> list[Ale
     )
 
 
+async def alert_evidence(session: AsyncSession, child_ids: Sequence[str]) -> Sequence[Any]:
+    """The columns that tell whether a child's alerts would change, without their notes."""
+    if not child_ids:
+        return []
+    return (
+        await session.execute(
+            select(
+                col(Alert.child_id),
+                col(Alert.rule_id),
+                col(Alert.state),
+                col(Alert.evidence),
+                col(Alert.opened_at),
+            ).where(col(Alert.child_id).in_(list(child_ids)))
+        )
+    ).all()
+
+
 async def active_silences(session: AsyncSession, now: datetime) -> list[AlertSilence]:
     return list(
         (

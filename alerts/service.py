@@ -370,6 +370,34 @@ async def apply_findings(
     return stats
 
 
+def _changes(
+    rules: RuleSet,
+    facts: ChildFacts,
+    findings: Sequence[Finding],
+    existing: Sequence[Any],
+) -> bool:
+    """Whether `apply_findings` would change anything; `existing` need only carry
+    rule_id, state, evidence and opened_at. Most children of a sweep change nothing,
+    and telling so costs no full alert row (notes grow with every change)."""
+    by_rule = {a.rule_id: a for a in existing}
+    fired = {f.rule_id: f for f in findings}
+    folding = rules.new_agency_rule is not None
+    for rule_id in set(fired) | {a.rule_id for a in existing if a.state != "resolved"}:
+        finding, alert = fired.get(rule_id), by_rule.get(rule_id)
+        if alert is None:
+            return True
+        known = set(alert.evidence.get("concern_ids", []))
+        if finding is not None and not set(finding.concern_ids) <= known:
+            return True
+        if folding and alert.state != "resolved":
+            extra = engine.new_agency_concerns(
+                facts, alert.evidence.get("agency_ids", []), alert.opened_at
+            )
+            if any(c.id not in known for c in extra):
+                return True
+    return False
+
+
 async def store_findings(
     session: AsyncSession,
     settings: Settings,
@@ -377,28 +405,42 @@ async def store_findings(
     evaluated: Evaluated,
     now: datetime,
 ) -> SweepStats:
-    """Make the stored alerts of every evaluated child agree with its findings."""
-    stats = SweepStats()
+    """Make the stored alerts of every evaluated child agree with its findings.
+
+    Alerts are first read light (no notes) to find the children whose alerts
+    change; only theirs are read in full and written.
+    """
     ids = list(evaluated.findings)
+    stats = SweepStats(children=len(ids))
     if not ids:
         return stats
+    light: dict[str, list[Any]] = defaultdict(list)
+    for row in await repo.alert_evidence(session, ids):
+        light[row.child_id].append(row)
+    changed = [
+        cid
+        for cid in ids
+        if _changes(rules, evaluated.facts[cid], evaluated.findings[cid], light[cid])
+    ]
+    if not changed:
+        return stats
     alerts: dict[str, list[Alert]] = defaultdict(list)
-    for a in await repo.alerts_of(session, ids):
+    for a in await repo.alerts_of(session, changed):
         alerts[a.child_id].append(a)
     silences = await repo.active_silences(session, now)
-    for cid in ids:
-        stats.add(
-            await apply_findings(
-                session,
-                settings,
-                rules,
-                evaluated.facts[cid],
-                evaluated.findings[cid],
-                alerts[cid],
-                silences,
-                now,
-            )
+    for cid in changed:
+        done = await apply_findings(
+            session,
+            settings,
+            rules,
+            evaluated.facts[cid],
+            evaluated.findings[cid],
+            alerts[cid],
+            silences,
+            now,
         )
+        done.children = 0  # counted above
+        stats.add(done)
     return stats
 
 
