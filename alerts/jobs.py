@@ -14,7 +14,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -136,10 +136,11 @@ class AlertJobs:
         agencies: dict[str, str | None],
         households: dict[str, set[str]] | None,
         retrying: set[str],
+        household_only: Collection[str],
     ) -> SweepStats:
         for attempt in range(3):
             facts = await self._facts(ids, now, agencies, households)
-            evaluated = service.evaluate_batch(self.rules, facts, now)
+            evaluated = service.evaluate_batch(self.rules, facts, now, household_only)
             try:
                 async with self._unit() as session:
                     stats = await service.store_findings(
@@ -166,18 +167,24 @@ class AlertJobs:
         agencies: dict[str, str | None],
         households: dict[str, set[str]] | None,
         retrying: set[str],
+        household_only: Collection[str] = (),
     ) -> SweepStats:
         """Evaluate and store a batch; a child that breaks it is found by halving the
         batch, recorded for the next sweep and counted, and the others proceed."""
         try:
-            return await self._batch(ids, now, agencies, households, retrying)
+            return await self._batch(ids, now, agencies, households, retrying, household_only)
         except _WHOLE_SWEEP:
             raise
         except Exception as exc:
             if len(ids) > 1:
                 half = len(ids) // 2
-                stats = await self._evaluate(ids[:half], now, agencies, households, retrying)
-                stats.add(await self._evaluate(ids[half:], now, agencies, households, retrying))
+                stats = SweepStats()
+                for part in (ids[:half], ids[half:]):
+                    stats.add(
+                        await self._evaluate(
+                            part, now, agencies, households, retrying, household_only
+                        )
+                    )
                 return stats
             log.error("alert evaluation of one child failed: %s", type(exc).__name__)
             async with self._unit() as session:
@@ -224,20 +231,36 @@ class AlertJobs:
             agencies = await repo.agency_types(session)
             households = await repo.household_map(session) if full else None
             retrying = set(await repo.retry_ids(session))
-        # Children that failed last time come first; a full sweep meets them anyway.
+        if full:
+            # Only children with a concern or record within the longest window can
+            # fire a rule or gain evidence; the others' alerts cannot change.
+            cutoff = started - timedelta(days=self.rules.max_window_days + 1)
+            async with self.db.session() as session:
+                active = await repo.active_child_ids(session, cutoff)
+            everyone = sorted(set(active) | retrying)
+            for start in range(0, len(everyone), BATCH):
+                done = await self._evaluate(
+                    everyone[start : start + BATCH], started, agencies, households, retrying
+                )
+                self._observe(kind, done)
+                stats.add(done)
+        # Children that failed last time come first.
         queued = [] if full else sorted(retrying)
         after = ""
-        while True:
+        while not full:
             async with self.db.session() as session:
                 page = await repo.live_child_ids(session, since, after, BATCH)
-                extra = set() if full else await repo.household_neighbours(session, page)
+                extra = await repo.household_neighbours(session, page)
             if not page and not queued:
                 break
             if page:
                 after = page[-1]
-            ids = list(dict.fromkeys([*queued, *page, *sorted(extra - set(page))]))
+            touched = [*queued, *page]
+            ids = list(dict.fromkeys([*touched, *sorted(extra - set(touched))]))
             queued = []
-            done = await self._evaluate(ids, started, agencies, households, retrying)
+            done = await self._evaluate(
+                ids, started, agencies, households, retrying, set(ids) - set(touched)
+            )
             self._observe(kind, done)
             stats.add(done)
             if not page:
@@ -289,7 +312,9 @@ class AlertJobs:
                 async with self.db.session() as session:
                     extra = await repo.household_neighbours(session, page)
                 ids = [*page, *sorted(extra - set(page))]
-                done = await self._evaluate(ids, self.clock(), agencies, None, retrying)
+                done = await self._evaluate(
+                    ids, self.clock(), agencies, None, retrying, extra - set(page)
+                )
                 self._observe(QUICK, done)
                 stats.add(done)
         for cid, at in touched:

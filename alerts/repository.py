@@ -59,6 +59,28 @@ async def snapshot(session: AsyncSession) -> None:
         await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
 
 
+async def active_child_ids(session: AsyncSession, since: datetime) -> list[str]:
+    """Live children with a record created, or a concern observed or received, since
+    `since`: the only ones whose rules can fire or whose alerts can gain evidence."""
+    recent = (
+        select(col(ChildRecord.child_id))
+        .join(Concern, col(Concern.id) == col(ChildRecord.concern_id))
+        .where(
+            or_(
+                col(Concern.received_at) >= since,
+                col(Concern.observed_at) >= since.date(),
+                col(ChildRecord.created_at) >= since,
+            )
+        )
+    )
+    rows = await session.scalars(
+        select(col(Child.id))
+        .where(col(Child.merged_into).is_(None), col(Child.id).in_(recent))
+        .order_by(col(Child.id))
+    )
+    return list(rows.all())
+
+
 async def touched_children(
     session: AsyncSession, since: datetime, limit: int = 5000
 ) -> list[tuple[str, datetime]]:
@@ -159,7 +181,6 @@ async def load_facts(
         return {}
     ids = list(child_ids)
     cutoff = now - timedelta(days=lookback_days + 1)
-    cutoff_day = cutoff.date()
     records: Sequence[Any] = (
         await session.execute(
             select(
@@ -169,14 +190,7 @@ async def load_facts(
                 col(ChildRecord.independently_mobile),
                 col(ChildRecord.status),
                 col(ChildRecord.created_at),
-                col(Concern.id),
-                col(Concern.agency_id).label("concern_agency_id"),
-                col(Concern.category),
-                col(Concern.observed_at),
-                col(Concern.received_at),
-                col(Concern.outcome),
             )
-            .join(Concern, col(Concern.id) == col(ChildRecord.concern_id))
             .where(col(ChildRecord.child_id).in_(ids))
             .order_by(col(ChildRecord.created_at))
         )
@@ -211,27 +225,13 @@ async def load_facts(
         mine = {k for ks in keys_of.values() for k in ks}
         members = {k: households[k] for k in mine if k in households}
     other_ids = {m for ms in members.values() for m in ms} - set(ids)
-    other_concerns = await _concerns_of(session, sorted(other_ids), cutoff, agencies)
+    # One query for the batch's and their household members' concerns.
+    all_concerns = await _concerns_of(session, [*ids, *sorted(other_ids)], cutoff, agencies)
+    concerns = {cid: all_concerns.get(cid, []) for cid in ids}
 
     by_child: dict[str, list[Any]] = defaultdict(list)
-    concerns: dict[str, list[ConcernFact]] = defaultdict(list)
     for r in records:
         by_child[r.child_id].append(r)
-        if r.observed_at >= cutoff_day or r.received_at >= cutoff:
-            concerns[r.child_id].append(
-                ConcernFact(
-                    r.id,
-                    r.concern_agency_id,
-                    agencies.get(r.concern_agency_id),
-                    r.category,
-                    r.observed_at,
-                    r.received_at,
-                    r.outcome,
-                )
-            )
-    for found in concerns.values():
-        found.sort(key=lambda c: (c.observed_at, c.id))
-    all_concerns = {**other_concerns, **concerns}
     out: dict[str, ChildFacts] = {}
     for cid in ids:
         recs = by_child.get(cid, [])

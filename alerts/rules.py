@@ -167,6 +167,12 @@ class RuleSet(_Strict):
         return tuple(r for r in self.rules if not r.folds_new_agencies)
 
     @cached_property
+    def household_rules(self) -> tuple[Rule, ...]:
+        """The rules that look at other children of the household, whose findings
+        change when a household member's concerns do."""
+        return tuple(r for r in self.evaluated if any(c.kind == "household" for c in r.when))
+
+    @cached_property
     def new_agency_rule(self) -> Rule | None:
         return next((r for r in self.rules if r.folds_new_agencies), None)
 

@@ -8,7 +8,7 @@ notifications are stored together or not at all.
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,13 +73,23 @@ class Evaluated:
     failed: dict[str, str]
 
 
-def evaluate_batch(rules: RuleSet, facts: dict[str, ChildFacts], now: datetime) -> Evaluated:
-    """Pure: one child whose facts break a rule does not stop the others."""
+def evaluate_batch(
+    rules: RuleSet,
+    facts: dict[str, ChildFacts],
+    now: datetime,
+    household_only: Collection[str] = (),
+) -> Evaluated:
+    """Pure: one child whose facts break a rule does not stop the others.
+
+    Children in `household_only` are there only because a household member
+    changed: their own facts did not, so only the household rules can newly fire.
+    """
     findings: dict[str, list[Finding]] = {}
     failed: dict[str, str] = {}
     for cid, f in facts.items():
+        only = rules.household_rules if cid in household_only else None
         try:
-            findings[cid] = engine.evaluate(rules, f, now)
+            findings[cid] = engine.evaluate(rules, f, now, only)
         except Exception as exc:  # counted, logged by type, retried next sweep
             failed[cid] = type(exc).__name__
     return Evaluated(facts, findings, failed)

@@ -87,10 +87,10 @@ async def test_a_child_that_cannot_be_evaluated_is_counted_retried_and_stops_no_
     bad = children[2]
     real_evaluate, real_apply = engine.evaluate, service.apply_findings
 
-    def evaluate(rules: Any, facts: Any, now: Any) -> Any:
+    def evaluate(rules: Any, facts: Any, *args: Any) -> Any:
         if facts.child_id == bad:
             raise ValueError("facts this rule cannot read")
-        return real_evaluate(rules, facts, now)
+        return real_evaluate(rules, facts, *args)
 
     async def apply(session: Any, settings: Any, rules: Any, facts: Any, *a: Any) -> Any:
         if facts.child_id == bad:
@@ -287,3 +287,29 @@ async def test_a_failing_whole_sweep_is_counted_and_keeps_its_watermark(
     assert after == (before or 0) + 1
     async with db.session() as s:
         assert (await s.get(AlertJobState, INCREMENTAL)).watermark == mark  # type: ignore[union-attr]
+
+
+async def test_an_incremental_sweep_raises_the_household_alert_of_an_untouched_sibling(
+    world: World,
+) -> None:
+    """The sibling is evaluated for the household rules only, yet still gets its alert."""
+    db = world.db
+    home = (("address", "addr:one-household"),)
+    older, younger = await world.child(), await world.child()
+    await world.concern(older, "School", "neglect", days_ago(5), keys=home)
+    await sweep(db)
+    assert await alerts(db, older) == []
+    later = NOW + timedelta(minutes=10)
+    await world.concern(
+        younger,
+        "GP",
+        "neglect",
+        days_ago(1),
+        kind="health",
+        received=NOW + timedelta(minutes=1),
+        keys=home,
+    )
+    stats = await sweep(db, later, full=False)
+    assert stats.failed == 0
+    assert {a.rule_id for a in await alerts(db, older)} == {"household"}
+    assert {a.rule_id for a in await alerts(db, younger)} == {"household"}
