@@ -114,7 +114,12 @@ async def _rows(db: Database) -> tuple[list[Alert], list[AlertNotification], Sch
     async with db.session() as s:
         alerts = list((await s.scalars(select(Alert))).all())
         notes = list((await s.scalars(select(AlertNotification))).all())
-        lease = await s.get(SchedulerLease, "alerts")
+        lease = await s.scalar(  # the current term of the lease
+            select(SchedulerLease)
+            .where(SchedulerLease.name == "alerts")  # type: ignore[arg-type]
+            .order_by(SchedulerLease.epoch.desc())  # type: ignore[attr-defined]
+            .limit(1)
+        )
     return alerts, notes, lease
 
 
