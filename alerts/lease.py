@@ -165,6 +165,7 @@ class Lease:
         Call it last, just before the commit: the timeouts it sets then bound the
         time from the check to the commit, which is what makes the check hold.
         """
+        started = time.monotonic()
         try:
             await self.limit(session)
             ok = self.epoch > 0 and await self._renew(session, utcnow())
@@ -174,6 +175,9 @@ class Lease:
         if not ok:
             self._valid_until = 0.0
             raise LeaseLost(self.name)
+        # Renewed once this commits (a long `alerts run-once` has no heartbeat); if
+        # it never does, our view may outlast the row, and the fence still refuses.
+        self._valid_until = max(self._valid_until, started + self.ttl.total_seconds() * 0.9)
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[AsyncSession]:
