@@ -337,8 +337,7 @@ class AlertJobs:
     async def escalate(self) -> int:
         if not self.active():
             return 0
-        async with self.db.session() as session:
-            await self._fence(session)
+        async with self._unit() as session:
             count = await service.escalate_due(session, self.settings, self.rules, self.clock())
         if count:
             self.wake("alerts.deliver")
