@@ -126,7 +126,8 @@ class Lease:
         except IntegrityError:  # another process started the same term first
             got = False
         except DBAPIError as exc:  # a lock or statement timeout: not ours this beat
-            log.warning("scheduler lease %s: %s", self.name, type(exc.orig).__name__)
+            code = getattr(exc.orig, "sqlstate", None) or type(exc.orig).__name__
+            log.warning("scheduler lease %s not renewed: database error %s", self.name, code)
             got = False
         was = self.held()
         # Count from before the round trip, and keep a margin, so that our local
