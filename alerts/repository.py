@@ -6,13 +6,12 @@ child; concern text is never read.
 """
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from aggregator.children.models import Child, HouseholdKey
@@ -220,7 +219,7 @@ async def load_facts(
             adults[cid].append(AdultFact(key, created, concern_id, agency_id))
 
     if households is None:
-        members = await _members(session, ids)
+        members = await members_of_keys(session, {k for ks in keys_of.values() for k in ks})
     else:
         mine = {k for ks in keys_of.values() for k in ks}
         members = {k: households[k] for k in mine if k in households}
@@ -297,33 +296,24 @@ async def _concerns_of(
     return out
 
 
-async def _members(session: AsyncSession, child_ids: list[str]) -> dict[str, set[str]]:
-    """Children sharing a household key with these, by key; crowded keys left out in SQL."""
-    own = aliased(ChildRecord)
-    own_key = aliased(HouseholdKey)
-    mine = (
-        select(col(own_key.key))
-        .join(own, col(own.id) == col(own_key.child_record_id))
-        .where(col(own.child_id).in_(child_ids))
-        .distinct()
-        .cte("mine")
-    )
-    pairs = (
-        select(col(HouseholdKey.key).label("key"), col(ChildRecord.child_id).label("child_id"))
+async def members_of_keys(session: AsyncSession, keys: Collection[str]) -> dict[str, set[str]]:
+    """The children of each household key shared by at most HOUSEHOLD_KEY_CAP children.
+
+    The keys come from the caller's own read of the batch's keys, so the index on
+    household_key's primary key serves each one; crowded keys are dropped here.
+    """
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(col(HouseholdKey.key), col(ChildRecord.child_id))
         .join(ChildRecord, col(ChildRecord.id) == col(HouseholdKey.child_record_id))
-        .where(col(HouseholdKey.key).in_(select(mine.c.key)))
-        .where(col(ChildRecord.child_id).is_not(None))
-        .distinct()
-        .cte("pairs")
+        .where(col(HouseholdKey.key).in_(sorted(keys)), col(ChildRecord.child_id).is_not(None))
     )
-    small = select(pairs.c.key).group_by(pairs.c.key).having(func.count() <= HOUSEHOLD_KEY_CAP)
-    rows = (
-        await session.execute(select(pairs.c.key, pairs.c.child_id).where(pairs.c.key.in_(small)))
-    ).all()
     out: dict[str, set[str]] = defaultdict(set)
-    for key, cid in rows:
-        out[key].add(cid)
-    return out
+    for key, cid in rows.all():
+        if cid:
+            out[key].add(cid)
+    return {k: m for k, m in out.items() if len(m) <= HOUSEHOLD_KEY_CAP}
 
 
 async def household_map(session: AsyncSession) -> dict[str, set[str]]:
