@@ -92,7 +92,8 @@ class Lease:
 
     async def acquire(self) -> bool:
         """Renew our term if it is unexpired, or start the next term if the last one is
-        over (lapsed for longer than `grace`); True if the lease is ours now."""
+        over (lapsed for longer than `grace`, ours included: a lone process that was
+        paused takes the lease again); True if the lease is ours now."""
         started = time.monotonic()
         now = utcnow()
         got = False
@@ -105,10 +106,11 @@ class Lease:
                     .order_by(col(SchedulerLease.epoch).desc())
                     .limit(1)
                 )
-                if current is not None and (current.holder, current.epoch) == (
+                ours = current is not None and (current.holder, current.epoch) == (
                     self.holder,
                     self.epoch,
-                ):
+                )
+                if current is not None and ours and current.expires_at >= now:
                     got = await self._renew(session, now)
                 elif current is None or current.expires_at < now - self.grace:
                     epoch = current.epoch + 1 if current is not None else 1
