@@ -13,11 +13,12 @@ Every write of the holder is fenced: `fence` is the last statement before its
 commit, and renews the holder's term only if it is unexpired and no later term
 exists. On PostgreSQL the lease work runs under `SET LOCAL` lock, statement and
 idle-in-transaction timeouts, so a fenced transaction either commits within
-`2 * timeout` of its fence or is aborted by the server. `grace` is longer than
+`timeout + idle` of its fence or is aborted by the server. `grace` is longer than
 that: by the time another process may take over, a stale holder's last fenced
 commit has landed or never will, and its later writes are refused by the fence.
 """
 
+import contextlib
 import logging
 import os
 import socket
@@ -55,11 +56,14 @@ class Lease:
         self.db = db
         self.name = name
         self.ttl = timedelta(seconds=ttl_seconds)
-        # Lock, statement and idle-in-transaction timeouts of the lease work.
-        self.timeout = timeout_seconds or min(max(ttl_seconds / 6, 0.1), 10.0)
-        # A fenced commit lands within 2 * timeout of its fence, or never; a
+        # Lock and statement timeouts of the lease work, and how long a fenced
+        # transaction may sit idle between its fence and its commit (not less than
+        # half a second: a busy event loop must not get healthy commits killed).
+        self.timeout = timeout_seconds or min(max(ttl_seconds / 6, 0.25), 10.0)
+        self.idle = max(self.timeout, 0.5)
+        # A fenced commit lands within timeout + idle of its fence, or never; a
         # little more absorbs clock differences between hosts.
-        self.grace = timedelta(seconds=2 * self.timeout + 0.1)
+        self.grace = timedelta(seconds=self.timeout + self.idle + 0.1)
         # A unit of work of the holder may wait for a lock, run a statement or sit
         # idle this long, so that a hung holder's locks are released by the server
         # and the next holder's work never waits on them for ever.
@@ -72,8 +76,11 @@ class Lease:
         """Held as far as this process knows; `fence` is the authoritative check."""
         return time.monotonic() < self._valid_until
 
-    async def limit(self, session: AsyncSession, seconds: float | None = None) -> None:
-        """Bound how long the rest of this transaction may wait, run, or sit idle.
+    async def limit(
+        self, session: AsyncSession, seconds: float | None = None, idle: float | None = None
+    ) -> None:
+        """Bound how long the rest of this transaction may wait for a lock or run a
+        statement (and, if `idle` is given, sit idle between statements).
 
         PostgreSQL only (`SET LOCAL`, so the pool's connection is unchanged after
         the transaction); SQLite serialises writers with its busy timeout instead.
@@ -81,13 +88,14 @@ class Lease:
         if self.db.dialect != "postgresql":
             return
         ms = str(max(int((seconds or self.timeout) * 1000), 1))
+        idle_ms = str(max(int(idle * 1000), 1)) if idle else "0"
         await session.execute(
             text(
                 "SELECT set_config('lock_timeout', :ms, true),"
                 " set_config('statement_timeout', :ms, true),"
-                " set_config('idle_in_transaction_session_timeout', :ms, true)"
+                " set_config('idle_in_transaction_session_timeout', :idle, true)"
             ),
-            {"ms": ms},
+            {"ms": ms, "idle": idle_ms},
         )
 
     async def acquire(self) -> bool:
@@ -170,7 +178,7 @@ class Lease:
         """
         started = time.monotonic()
         try:
-            await self.limit(session)
+            await self.limit(session, idle=self.idle)
             ok = self.epoch > 0 and await self._renew(session, utcnow())
         except DBAPIError as exc:  # the term's row is locked or the database stalls
             self._valid_until = 0.0
@@ -186,7 +194,7 @@ class Lease:
     async def unit(self) -> AsyncIterator[AsyncSession]:
         """A unit of work of the holder: fenced at its end, then committed."""
         async with self.db.session() as session:
-            await self.limit(session, self.work_timeout)
+            await self.limit(session, self.work_timeout, idle=self.work_timeout)
             yield session
             await self.fence(session)
 
@@ -219,6 +227,10 @@ class Lease:
         if not self.held():
             return
         self._valid_until = 0.0
+        with contextlib.suppress(DBAPIError):  # best effort: the term lapses anyway
+            await self._end_term()
+
+    async def _end_term(self) -> None:
         async with self.db.session() as session:
             await self.limit(session)
             await session.execute(
