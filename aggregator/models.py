@@ -22,6 +22,7 @@ from alerts.models import (
     AlertSilence,
     AlertSubscription,
     SchedulerLease,
+    SweepRetry,
 )
 
 __all__ = [
@@ -48,5 +49,6 @@ __all__ = [
     "SharingDecision",
     "SharingRecord",
     "StrategyDiscussion",
+    "SweepRetry",
     "WebSession",
 ]

@@ -96,8 +96,11 @@ def _day(c: ConcernFact, by: str) -> date:
 def _in_window(
     concerns: Iterable[ConcernFact], now: datetime, days: int, by: str = "observed"
 ) -> list[ConcernFact]:
-    start = now.date() - timedelta(days=days)
-    return [c for c in concerns if start <= _day(c, by) <= now.date()]
+    end = now.date()
+    start = end - timedelta(days=days)
+    if by == "received":
+        return [c for c in concerns if start <= c.received_at.date() <= end]
+    return [c for c in concerns if start <= c.observed_at <= end]
 
 
 def _selects(sel: Selector, c: ConcernFact) -> bool:
@@ -290,9 +293,18 @@ def evaluate_rule(rule: Rule, facts: ChildFacts, now: datetime) -> Finding | Non
     )
 
 
-def evaluate(rules: RuleSet, facts: ChildFacts, now: datetime) -> list[Finding]:
-    """Every rule that fires for this child at `now`."""
-    return [f for r in rules.evaluated if (f := evaluate_rule(r, facts, now)) is not None]
+def evaluate(
+    rules: RuleSet, facts: ChildFacts, now: datetime, only: Sequence[Rule] | None = None
+) -> list[Finding]:
+    """Every rule (of `only`, if given) that fires for this child at `now`.
+
+    Every clause needs a concern or a newly named adult within its window, and the
+    facts hold only those within the longest: with neither, nothing can fire.
+    """
+    if not facts.concerns and not facts.adults:
+        return []
+    chosen = rules.evaluated if only is None else only
+    return [f for r in chosen if (f := evaluate_rule(r, facts, now)) is not None]
 
 
 def new_agency_concerns(

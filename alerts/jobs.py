@@ -14,13 +14,14 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -28,8 +29,9 @@ from aggregator.core.db import Database
 from aggregator.core.logs import configure_logging
 from aggregator.core.settings import Settings
 from aggregator.core.types import utcnow
-from alerts import casework, service
+from alerts import casework, metrics, service
 from alerts import repository as repo
+from alerts.engine import ChildFacts
 from alerts.lease import Lease, LeaseLost
 from alerts.models import AlertJobState, SchedulerLease
 from alerts.outbox import Deliverer, DeliveryStats, deliver_due
@@ -38,7 +40,14 @@ from alerts.service import AlertConflict, SweepStats
 
 log = logging.getLogger("aggregator.alerts")
 BATCH = 500
-INCREMENTAL, FULL = "incremental", "full"
+QUICK, INCREMENTAL, FULL = "quick", "incremental", "full"
+# How far before the newest touch it saw the quick path looks again: an intake
+# transaction that touched a child earlier may commit after a later one.
+QUICK_OVERLAP = timedelta(seconds=10)
+QUICK_LIMIT = 5000
+# Errors that are the database's, not one child's: the sweep stops and is retried
+# as a whole (its watermark does not move) rather than halving batches in vain.
+_WHOLE_SWEEP = (LeaseLost, OperationalError, InterfaceError, OSError, asyncio.TimeoutError)
 # A nightly full sweep missed by more than this (every process down at 02:00)
 # is run by the next incremental sweep instead.
 FULL_SWEEP_OVERDUE = timedelta(hours=26)
@@ -68,8 +77,12 @@ class AlertJobs:
         self.rules = rules or load_rules(settings.rules_path)
         self.clock = clock
         self.use_lease = use_lease
-        self.lease = Lease(db, ttl_seconds=max(settings.sweep_interval_seconds / 2, 0.5))
+        self.lease = Lease(db, ttl_seconds=max(settings.sweep_interval_seconds * 3 / 8, 0.3))
         self.wake: Callable[[str], None] = lambda job_id: None
+        # The quick path: the newest touch it has seen, and which touch of each
+        # recently touched child it evaluated (so that one is not done twice).
+        self._quick_mark: datetime | None = None
+        self._quick_done: dict[str, datetime] = {}
 
     def active(self) -> bool:
         return not self.use_lease or self.lease.held()
@@ -87,13 +100,33 @@ class AlertJobs:
         """
         row = (
             await session.execute(
-                select(col(SchedulerLease.holder), col(SchedulerLease.expires_at)).where(
-                    col(SchedulerLease.name) == self.lease.name
+                select(
+                    col(SchedulerLease.holder),
+                    col(SchedulerLease.epoch),
+                    col(SchedulerLease.expires_at),
                 )
+                .where(col(SchedulerLease.name) == self.lease.name)
+                .order_by(col(SchedulerLease.epoch).desc())
+                .limit(1)
             )
         ).first()
-        if row is None or row[0] != self.lease.holder or row[1] < utcnow():
+        if (
+            row is None
+            or row[0] != self.lease.holder
+            or row[1] != self.lease.epoch
+            or row[2] < utcnow()
+        ):
             raise LeaseLost(self.lease.name)
+
+    @contextlib.asynccontextmanager
+    async def _unit(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work that writes: fenced by the lease just before its commit."""
+        if not self.use_lease:
+            async with self.db.session() as session:
+                yield session
+            return
+        async with self.lease.unit() as session:
+            yield session
 
     async def heartbeat(self) -> None:
         """Take or renew the lease; a process that just took it sweeps at once."""
@@ -113,53 +146,157 @@ class AlertJobs:
             full = await session.get(AlertJobState, FULL)
             return (inc.watermark if inc else None), (full.finished_at if full else None)
 
+    async def _facts(
+        self,
+        ids: list[str],
+        now: datetime,
+        agencies: dict[str, str | None],
+        households: dict[str, set[str]] | None,
+    ) -> dict[str, ChildFacts]:
+        """The batch's facts from one snapshot: rows committed meanwhile wait for the next sweep."""
+        async with self.db.session() as session:
+            await repo.snapshot(session)
+            return await repo.load_facts(
+                session, ids, now, self.rules.max_window_days, agencies, households
+            )
+
     async def _batch(
         self,
         ids: list[str],
         now: datetime,
         agencies: dict[str, str | None],
         households: dict[str, set[str]] | None,
+        retrying: set[str],
+        household_only: Collection[str],
     ) -> SweepStats:
         for attempt in range(3):
+            facts = await self._facts(ids, now, agencies, households)
+            evaluated = service.evaluate_batch(self.rules, facts, now, household_only)
             try:
-                async with self.db.session() as session:
-                    await self._fence(session)
-                    return await service.sweep_batch(
-                        session, self.settings, self.rules, ids, now, agencies, households
+                async with self._unit() as session:
+                    stats = await service.store_findings(
+                        session, self.settings, self.rules, evaluated, now
                     )
+                    done = [c for c in ids if c in retrying and c not in evaluated.failed]
+                    await repo.clear_retries(session, done)
+                    await repo.record_failures(session, evaluated.failed, now)
             except (AlertConflict, IntegrityError):
                 # Someone acknowledged or resolved an alert meanwhile: re-read, redo.
                 if attempt == 2:
                     raise
+                continue
+            retrying.difference_update(done)
+            retrying.update(evaluated.failed)
+            stats.failed = len(evaluated.failed)
+            return stats
         raise AssertionError("unreachable")
+
+    async def _evaluate(
+        self,
+        ids: list[str],
+        now: datetime,
+        agencies: dict[str, str | None],
+        households: dict[str, set[str]] | None,
+        retrying: set[str],
+        household_only: Collection[str] = (),
+    ) -> SweepStats:
+        """Evaluate and store a batch; a child that breaks it is found by halving the
+        batch, recorded for the next sweep and counted, and the others proceed."""
+        try:
+            return await self._batch(ids, now, agencies, households, retrying, household_only)
+        except _WHOLE_SWEEP:
+            raise
+        except Exception as exc:
+            if len(ids) > 1:
+                half = len(ids) // 2
+                stats = SweepStats()
+                for part in (ids[:half], ids[half:]):
+                    stats.add(
+                        await self._evaluate(
+                            part, now, agencies, households, retrying, household_only
+                        )
+                    )
+                return stats
+            log.error("alert evaluation of one child failed: %s", type(exc).__name__)
+            async with self._unit() as session:
+                await repo.record_failures(session, {ids[0]: type(exc).__name__}, now)
+            retrying.add(ids[0])
+            return SweepStats(failed=1)
 
     async def sweep(self, full: bool = False) -> SweepStats:
         """Incremental (children touched since the last sweep) or full; idempotent."""
-        stats = SweepStats()
         if not self.active():
-            return stats
+            return SweepStats()
         started = self.clock()
         mark, last_full = await self._state()
         if mark is None or last_full is None or started - last_full > FULL_SWEEP_OVERDUE:
             full = True
+        kind = FULL if full else INCREMENTAL
+        timer = time.perf_counter()
+        try:
+            stats = await self._sweep(started, mark, full)
+        except LeaseLost:
+            raise
+        except Exception:
+            metrics.SWEEP_FAILURES.labels(kind).inc()
+            raise
+        metrics.SWEEP_DURATION.labels(kind).observe(time.perf_counter() - timer)
+        log.info(
+            "%s sweep: %d children, %d opened, %d updated, %d re-opened, %d failed",
+            kind,
+            stats.children,
+            stats.opened,
+            stats.updated,
+            stats.reopened,
+            stats.failed,
+        )
+        return stats
+
+    async def _sweep(self, started: datetime, mark: datetime | None, full: bool) -> SweepStats:
+        kind = FULL if full else INCREMENTAL
+        stats = SweepStats()
         since = None
         if not full and mark is not None:
             since = mark - timedelta(seconds=self.settings.sweep_overlap_seconds)
         async with self.db.session() as session:
             agencies = await repo.agency_types(session)
             households = await repo.household_map(session) if full else None
+            retrying = set(await repo.retry_ids(session))
+        if full:
+            # Only children with a concern or record within the longest window can
+            # fire a rule or gain evidence; the others' alerts cannot change.
+            cutoff = started - timedelta(days=self.rules.max_window_days + 1)
+            async with self.db.session() as session:
+                active = await repo.active_child_ids(session, cutoff)
+            everyone = sorted(set(active) | retrying)
+            for start in range(0, len(everyone), BATCH):
+                done = await self._evaluate(
+                    everyone[start : start + BATCH], started, agencies, households, retrying
+                )
+                self._observe(kind, done)
+                stats.add(done)
+        # Children that failed last time come first.
+        queued = [] if full else sorted(retrying)
         after = ""
-        while True:
+        while not full:
             async with self.db.session() as session:
                 page = await repo.live_child_ids(session, since, after, BATCH)
-                extra = set() if full else await repo.household_neighbours(session, page)
+                extra = await repo.household_neighbours(session, page)
+            if not page and not queued:
+                break
+            if page:
+                after = page[-1]
+            touched = [*queued, *page]
+            ids = list(dict.fromkeys([*touched, *sorted(extra - set(touched))]))
+            queued = []
+            done = await self._evaluate(
+                ids, started, agencies, households, retrying, set(ids) - set(touched)
+            )
+            self._observe(kind, done)
+            stats.add(done)
             if not page:
                 break
-            after = page[-1]
-            ids = page + sorted(extra - set(page))
-            stats.add(await self._batch(ids, started, agencies, households))
-        async with self.db.session() as session:
-            await self._fence(session)
+        async with self._unit() as session:
             await service.retire_merged(session, started)
             for name in (INCREMENTAL, FULL) if full else (INCREMENTAL,):
                 state = await session.get(AlertJobState, name) or AlertJobState(name=name)
@@ -168,14 +305,61 @@ class AlertJobs:
                 session.add(state)
         if stats.notifications:
             self.wake("alerts.deliver")
-        log.info(
-            "%s sweep: %d children, %d opened, %d updated, %d re-opened",
-            "full" if full else "incremental",
-            stats.children,
-            stats.opened,
-            stats.updated,
-            stats.reopened,
-        )
+        return stats
+
+    def _observe(self, kind: str, stats: SweepStats) -> None:
+        """Metrics of a committed batch; latencies against the wall clock, not `clock`."""
+        metrics.SWEEP_CHILDREN.labels(kind).inc(stats.children)
+        if stats.failed:
+            metrics.SWEEP_CHILD_FAILURES.inc(stats.failed)
+        wall = utcnow()
+        for severity, received in stats.raised:
+            if received is not None and received <= wall:
+                metrics.CONCERN_TO_ALERT.labels(severity).observe((wall - received).total_seconds())
+
+    async def quick(self) -> SweepStats:
+        """Evaluate the children touched in the last seconds, right after their commit.
+
+        Web processes and the scheduler may be different processes, so touches are
+        learnt from the database: `child.touched_at` (indexed) at or after the
+        newest touch seen, less QUICK_OVERLAP for transactions that committed
+        late. Each touch is evaluated once; the periodic sweep is the safety net.
+        """
+        if not self.active():
+            return SweepStats()
+        timer = time.perf_counter()
+        mark = self._quick_mark or utcnow() - QUICK_OVERLAP
+        since = mark - QUICK_OVERLAP
+        async with self.db.session() as session:
+            touched = await repo.touched_children(session, since, QUICK_LIMIT)
+        fresh = [cid for cid, at in touched if self._quick_done.get(cid) != at]
+        stats = SweepStats()
+        if fresh:
+            async with self.db.session() as session:
+                agencies = await repo.agency_types(session)
+            retrying: set[str] = set()
+            for start in range(0, len(fresh), BATCH):
+                page = fresh[start : start + BATCH]
+                async with self.db.session() as session:
+                    extra = await repo.household_neighbours(session, page)
+                ids = [*page, *sorted(extra - set(page))]
+                done = await self._evaluate(
+                    ids, self.clock(), agencies, None, retrying, extra - set(page)
+                )
+                self._observe(QUICK, done)
+                stats.add(done)
+        for cid, at in touched:
+            self._quick_done[cid] = at
+        if touched:
+            self._quick_mark = max(mark, touched[-1][1])
+        else:
+            self._quick_mark = mark
+        horizon = self._quick_mark - 2 * QUICK_OVERLAP
+        self._quick_done = {c: at for c, at in self._quick_done.items() if at >= horizon}
+        if fresh:
+            metrics.SWEEP_DURATION.labels(QUICK).observe(time.perf_counter() - timer)
+        if stats.notifications:
+            self.wake("alerts.deliver")
         return stats
 
     async def full_sweep(self) -> SweepStats:
@@ -184,8 +368,7 @@ class AlertJobs:
     async def escalate(self) -> int:
         if not self.active():
             return 0
-        async with self.db.session() as session:
-            await self._fence(session)
+        async with self._unit() as session:
             count = await service.escalate_due(session, self.settings, self.rules, self.clock())
             count += await casework.escalate_overdue(session, self.settings, self.clock())
         if count:
@@ -324,11 +507,18 @@ class SchedulerRunner:
         add(
             _logged("lease", self.jobs.heartbeat),
             "interval",
-            seconds=interval / 4,
+            seconds=interval / 8,
             id="alerts.lease",
             next_run_time=now,
         )
         add(_logged("sweep", self.jobs.sweep), "interval", seconds=interval, id="alerts.sweep")
+        add(
+            _logged("quick sweep", self.jobs.quick),
+            "interval",
+            seconds=s.sweep_quick_interval_seconds,
+            id="alerts.quick",
+            misfire_grace_time=max(int(s.sweep_quick_interval_seconds * 4), 1),
+        )
         add(
             _logged("full sweep", self.jobs.full_sweep),
             "cron",

@@ -133,11 +133,32 @@ class AlertJobState(SQLModel, table=True):
 
 
 class SchedulerLease(SQLModel, table=True):
-    """Who may run the alert jobs now; a holder that stops renewing loses it."""
+    """One row per term of the scheduler lease: who may run the alert jobs now.
+
+    The term with the highest `epoch` is the lease. A takeover inserts the next
+    term instead of updating the old row, so it never waits for a lock that a
+    hung holder keeps on its own term; a holder's writes are fenced by its epoch.
+    """
 
     __tablename__ = "alert_scheduler_lease"
 
     name: str = Field(primary_key=True, max_length=40)
+    epoch: int = Field(default=1, primary_key=True)
     holder: str = Field(max_length=120)
     acquired_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SweepRetry(SQLModel, table=True):
+    """A child whose alerts could not be evaluated; every sweep tries it again.
+
+    `error` is the exception's type name only: messages may carry personal data.
+    """
+
+    __tablename__ = "alert_sweep_retry"
+
+    child_id: str = Field(primary_key=True, max_length=32)
+    failures: int = 1
+    error: str = Field(max_length=80)
+    first_failed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_failed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -6,12 +6,12 @@ child; concern text is never read.
 """
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from aggregator.children.models import Child, HouseholdKey
@@ -19,7 +19,7 @@ from aggregator.concerns.models import ChildRecord, Concern
 from aggregator.concerns.vocab import AgencyType
 from aggregator.principals.models import Principal
 from alerts.engine import AdultFact, ChildFacts, ConcernFact
-from alerts.models import Alert, AlertSilence, AlertSubscription
+from alerts.models import Alert, AlertSilence, AlertSubscription, SweepRetry
 
 # An address shared by more children than this is a block of flats or a
 # hostel, not a household; such keys are not used for the household rule.
@@ -46,6 +46,96 @@ async def live_child_ids(
     if touched_since is not None:
         stmt = stmt.where(col(Child.touched_at) >= touched_since)
     return list((await session.scalars(stmt)).all())
+
+
+async def snapshot(session: AsyncSession) -> None:
+    """Make the session's transaction one consistent, read-only snapshot (PostgreSQL).
+
+    Must be its first statement. SQLite needs nothing: its transactions read one
+    snapshot already, and this project begins them IMMEDIATE, so no writer runs.
+    """
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+
+
+async def active_child_ids(session: AsyncSession, since: datetime) -> list[str]:
+    """Live children with a record created, or a concern observed or received, since
+    `since`: the only ones whose rules can fire or whose alerts can gain evidence."""
+    recent = (
+        select(col(ChildRecord.child_id))
+        .join(Concern, col(Concern.id) == col(ChildRecord.concern_id))
+        .where(
+            or_(
+                col(Concern.received_at) >= since,
+                col(Concern.observed_at) >= since.date(),
+                col(ChildRecord.created_at) >= since,
+            )
+        )
+    )
+    rows = await session.scalars(
+        select(col(Child.id))
+        .where(col(Child.merged_into).is_(None), col(Child.id).in_(recent))
+        .order_by(col(Child.id))
+    )
+    return list(rows.all())
+
+
+async def touched_children(
+    session: AsyncSession, since: datetime, limit: int = 5000
+) -> list[tuple[str, datetime]]:
+    """Live children touched at or after `since`, oldest touch first (the touched_at index)."""
+    rows = await session.execute(
+        select(col(Child.id), col(Child.touched_at))
+        .where(col(Child.touched_at) >= since, col(Child.merged_into).is_(None))
+        .order_by(col(Child.touched_at))
+        .limit(limit)
+    )
+    return [(cid, at) for cid, at in rows.all()]
+
+
+async def retry_ids(session: AsyncSession, limit: int = 5000) -> list[str]:
+    """Children an earlier sweep could not evaluate, least recently tried first."""
+    return list(
+        (
+            await session.scalars(
+                select(col(SweepRetry.child_id))
+                .order_by(col(SweepRetry.last_failed_at))
+                .limit(limit)
+            )
+        ).all()
+    )
+
+
+async def record_failures(session: AsyncSession, failed: dict[str, str], now: datetime) -> None:
+    """Remember children whose evaluation failed (error type only), for the next sweep."""
+    if not failed:
+        return
+    known = {
+        r.child_id: r
+        for r in (
+            await session.scalars(
+                select(SweepRetry).where(col(SweepRetry.child_id).in_(list(failed)))
+            )
+        ).all()
+    }
+    for cid, error in failed.items():
+        row = known.get(cid)
+        if row is None:
+            session.add(
+                SweepRetry(child_id=cid, error=error[:80], first_failed_at=now, last_failed_at=now)
+            )
+        else:
+            row.failures += 1
+            row.error = error[:80]
+            row.last_failed_at = now
+    await session.flush()
+
+
+async def clear_retries(session: AsyncSession, child_ids: Sequence[str]) -> None:
+    if child_ids:
+        await session.execute(
+            delete(SweepRetry).where(col(SweepRetry.child_id).in_(list(child_ids)))
+        )
 
 
 async def household_neighbours(session: AsyncSession, child_ids: Sequence[str]) -> set[str]:
@@ -79,20 +169,22 @@ async def load_facts(
 ) -> dict[str, ChildFacts]:
     """Facts of each child in one batch: concerns within the lookback and the household.
 
-    `households` (from `household_map`) saves a full sweep from looking members up
-    batch by batch; without it they are looked up for this batch only.
+    Every query carries the columns it needs itself, so a record or key committed
+    between two of them (when the caller has no snapshot) is seen by one query
+    and simply not by the other: nothing read later is looked up in what was
+    read earlier. `households` (from `household_map`) saves a full sweep from
+    looking members up batch by batch; without it they are looked up for this
+    batch only.
     """
     if not child_ids:
         return {}
     ids = list(child_ids)
     cutoff = now - timedelta(days=lookback_days + 1)
-    records = (
+    records: Sequence[Any] = (
         await session.execute(
             select(
-                col(ChildRecord.id),
                 col(ChildRecord.child_id),
                 col(ChildRecord.agency_id),
-                col(ChildRecord.concern_id),
                 col(ChildRecord.date_of_birth),
                 col(ChildRecord.independently_mobile),
                 col(ChildRecord.status),
@@ -102,37 +194,41 @@ async def load_facts(
             .order_by(col(ChildRecord.created_at))
         )
     ).all()
-    record_child = {r.id: r.child_id for r in records}
-    record_concern = {r.id: (r.concern_id, r.agency_id, r.created_at) for r in records}
-
-    concerns = await _concerns_of(session, ids, cutoff, agencies)
 
     hk_rows = (
         await session.execute(
-            select(col(HouseholdKey.key), col(HouseholdKey.kind), col(HouseholdKey.child_record_id))
+            select(
+                col(HouseholdKey.key),
+                col(HouseholdKey.kind),
+                col(ChildRecord.child_id),
+                col(ChildRecord.created_at),
+                col(ChildRecord.concern_id),
+                col(ChildRecord.agency_id),
+            )
             .join(ChildRecord, col(ChildRecord.id) == col(HouseholdKey.child_record_id))
             .where(col(ChildRecord.child_id).in_(ids))
         )
     ).all()
     keys_of: dict[str, set[str]] = defaultdict(set)
     adults: dict[str, list[AdultFact]] = defaultdict(list)
-    for key, kind, rid in hk_rows:
-        cid = record_child[rid]
+    for key, kind, cid, created, concern_id, agency_id in hk_rows:
+        if cid is None:  # a record unlinked meanwhile
+            continue
         keys_of[cid].add(key)
         if kind == "adult":
-            concern_id, agency_id, created = record_concern[rid]
             adults[cid].append(AdultFact(key, created, concern_id, agency_id))
 
     if households is None:
-        members = await _members(session, ids)
+        members = await members_of_keys(session, {k for ks in keys_of.values() for k in ks})
     else:
         mine = {k for ks in keys_of.values() for k in ks}
         members = {k: households[k] for k in mine if k in households}
     other_ids = {m for ms in members.values() for m in ms} - set(ids)
-    other_concerns = await _concerns_of(session, list(other_ids), cutoff, agencies)
-    all_concerns = {**other_concerns, **concerns}
+    # One query for the batch's and their household members' concerns.
+    all_concerns = await _concerns_of(session, [*ids, *sorted(other_ids)], cutoff, agencies)
+    concerns = {cid: all_concerns.get(cid, []) for cid in ids}
 
-    by_child: dict[str, list] = defaultdict(list)
+    by_child: dict[str, list[Any]] = defaultdict(list)
     for r in records:
         by_child[r.child_id].append(r)
     out: dict[str, ChildFacts] = {}
@@ -200,33 +296,24 @@ async def _concerns_of(
     return out
 
 
-async def _members(session: AsyncSession, child_ids: list[str]) -> dict[str, set[str]]:
-    """Children sharing a household key with these, by key; crowded keys left out in SQL."""
-    own = aliased(ChildRecord)
-    own_key = aliased(HouseholdKey)
-    mine = (
-        select(col(own_key.key))
-        .join(own, col(own.id) == col(own_key.child_record_id))
-        .where(col(own.child_id).in_(child_ids))
-        .distinct()
-        .cte("mine")
-    )
-    pairs = (
-        select(col(HouseholdKey.key).label("key"), col(ChildRecord.child_id).label("child_id"))
+async def members_of_keys(session: AsyncSession, keys: Collection[str]) -> dict[str, set[str]]:
+    """The children of each household key shared by at most HOUSEHOLD_KEY_CAP children.
+
+    The keys come from the caller's own read of the batch's keys, so the index on
+    household_key's primary key serves each one; crowded keys are dropped here.
+    """
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(col(HouseholdKey.key), col(ChildRecord.child_id))
         .join(ChildRecord, col(ChildRecord.id) == col(HouseholdKey.child_record_id))
-        .where(col(HouseholdKey.key).in_(select(mine.c.key)))
-        .where(col(ChildRecord.child_id).is_not(None))
-        .distinct()
-        .cte("pairs")
+        .where(col(HouseholdKey.key).in_(sorted(keys)), col(ChildRecord.child_id).is_not(None))
     )
-    small = select(pairs.c.key).group_by(pairs.c.key).having(func.count() <= HOUSEHOLD_KEY_CAP)
-    rows = (
-        await session.execute(select(pairs.c.key, pairs.c.child_id).where(pairs.c.key.in_(small)))
-    ).all()
     out: dict[str, set[str]] = defaultdict(set)
-    for key, cid in rows:
-        out[key].add(cid)
-    return out
+    for key, cid in rows.all():
+        if cid:
+            out[key].add(cid)
+    return {k: m for k, m in out.items() if len(m) <= HOUSEHOLD_KEY_CAP}
 
 
 async def household_map(session: AsyncSession) -> dict[str, set[str]]:
@@ -259,6 +346,23 @@ async def alerts_of(session: AsyncSession, child_ids: Sequence[str]) -> list[Ale
     return list(
         (await session.scalars(select(Alert).where(col(Alert.child_id).in_(list(child_ids))))).all()
     )
+
+
+async def alert_evidence(session: AsyncSession, child_ids: Sequence[str]) -> Sequence[Any]:
+    """The columns that tell whether a child's alerts would change, without their notes."""
+    if not child_ids:
+        return []
+    return (
+        await session.execute(
+            select(
+                col(Alert.child_id),
+                col(Alert.rule_id),
+                col(Alert.state),
+                col(Alert.evidence),
+                col(Alert.opened_at),
+            ).where(col(Alert.child_id).in_(list(child_ids)))
+        )
+    ).all()
 
 
 async def active_silences(session: AsyncSession, now: datetime) -> list[AlertSilence]:

@@ -6,7 +6,7 @@ typo is refused at start with the rule and field named, not ignored at 2am.
 """
 
 import tomllib
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -121,7 +121,7 @@ class Rule(_Strict):
     text: str = Field(min_length=1, max_length=1000)
     when: tuple[Clause, ...] = Field(min_length=1)
 
-    @property
+    @cached_property  # read for every child a sweep evaluates
     def folds_new_agencies(self) -> bool:
         return any(isinstance(c, NewAgencyClause) for c in self.when)
 
@@ -162,15 +162,21 @@ class RuleSet(_Strict):
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
 
-    @property
+    @cached_property
     def evaluated(self) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if not r.folds_new_agencies)
 
-    @property
+    @cached_property
+    def household_rules(self) -> tuple[Rule, ...]:
+        """The rules that look at other children of the household, whose findings
+        change when a household member's concerns do."""
+        return tuple(r for r in self.evaluated if any(c.kind == "household" for c in r.when))
+
+    @cached_property
     def new_agency_rule(self) -> Rule | None:
         return next((r for r in self.rules if r.folds_new_agencies), None)
 
-    @property
+    @cached_property
     def max_window_days(self) -> int:
         return max((getattr(c, "window_days", 0) for r in self.rules for c in r.when), default=0)
 

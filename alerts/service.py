@@ -8,7 +8,7 @@ notifications are stored together or not at all.
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,6 +79,9 @@ def silence_covers_red(rules: RuleSet, rule_id: str | None) -> bool:
     return rule is not None and rule.severity == "red"
 
 
+_COUNTS = ("children", "opened", "updated", "reopened", "notifications", "failed")
+
+
 @dataclass
 class SweepStats:
     children: int = 0
@@ -86,10 +89,48 @@ class SweepStats:
     updated: int = 0
     reopened: int = 0
     notifications: int = 0
+    # Children whose evaluation failed; each is retried by the next sweep.
+    failed: int = 0
+    # (severity, when the newest concern it cites was received) of every alert
+    # opened or re-opened: the concern-to-alert latency, observed once committed.
+    raised: list[tuple[str, datetime | None]] = field(default_factory=list)
 
     def add(self, other: "SweepStats") -> None:
-        for name in ("children", "opened", "updated", "reopened", "notifications"):
+        for name in _COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.raised.extend(other.raised)
+
+
+@dataclass
+class Evaluated:
+    """Findings of a batch of children, worked out from one snapshot of their facts."""
+
+    facts: dict[str, ChildFacts]
+    findings: dict[str, list[Finding]]
+    # Children whose rules raised, with the exception's type name (never its message).
+    failed: dict[str, str]
+
+
+def evaluate_batch(
+    rules: RuleSet,
+    facts: dict[str, ChildFacts],
+    now: datetime,
+    household_only: Collection[str] = (),
+) -> Evaluated:
+    """Pure: one child whose facts break a rule does not stop the others.
+
+    Children in `household_only` are there only because a household member
+    changed: their own facts did not, so only the household rules can newly fire.
+    """
+    findings: dict[str, list[Finding]] = {}
+    failed: dict[str, str] = {}
+    for cid, f in facts.items():
+        only = rules.household_rules if cid in household_only else None
+        try:
+            findings[cid] = engine.evaluate(rules, f, now, only)
+        except Exception as exc:  # counted, logged by type, retried next sweep
+            failed[cid] = type(exc).__name__
+    return Evaluated(facts, findings, failed)
 
 
 @dataclass
@@ -328,6 +369,15 @@ async def _update(
     return event, sent
 
 
+def _newest(facts: ChildFacts, finding: Finding) -> datetime | None:
+    """When the newest concern a finding cites was received (None if it cites none)."""
+    cited = set(finding.concern_ids)
+    household = [c for cs in facts.household.values() for c in cs]
+    return max(
+        (c.received_at for c in (*facts.concerns, *household) if c.id in cited), default=None
+    )
+
+
 async def apply_findings(
     session: AsyncSession,
     settings: Settings,
@@ -353,6 +403,7 @@ async def apply_findings(
             _, sent = await _open(session, settings, rules, finding, facts.child_id, now, silenced)
             stats.opened += 1
             stats.notifications += sent
+            stats.raised.append((finding.severity, _newest(facts, finding)))
             continue
         extra: list[engine.ConcernFact] = []
         if folding and alert.state != "resolved":
@@ -362,9 +413,85 @@ async def apply_findings(
         event, sent = await _update(session, settings, rules, alert, finding, extra, now, silenced)
         if event == "reopened":
             stats.reopened += 1
+            if finding is not None:
+                stats.raised.append((finding.severity, _newest(facts, finding)))
         elif event:
             stats.updated += 1
         stats.notifications += sent
+    return stats
+
+
+def _changes(
+    rules: RuleSet,
+    facts: ChildFacts,
+    findings: Sequence[Finding],
+    existing: Sequence[Any],
+) -> bool:
+    """Whether `apply_findings` would change anything; `existing` need only carry
+    rule_id, state, evidence and opened_at. Most children of a sweep change nothing,
+    and telling so costs no full alert row (notes grow with every change)."""
+    by_rule = {a.rule_id: a for a in existing}
+    fired = {f.rule_id: f for f in findings}
+    folding = rules.new_agency_rule is not None
+    for rule_id in set(fired) | {a.rule_id for a in existing if a.state != "resolved"}:
+        finding, alert = fired.get(rule_id), by_rule.get(rule_id)
+        if alert is None:
+            return True
+        known = set(alert.evidence.get("concern_ids", []))
+        if finding is not None and not set(finding.concern_ids) <= known:
+            return True
+        if folding and alert.state != "resolved":
+            extra = engine.new_agency_concerns(
+                facts, alert.evidence.get("agency_ids", []), alert.opened_at
+            )
+            if any(c.id not in known for c in extra):
+                return True
+    return False
+
+
+async def store_findings(
+    session: AsyncSession,
+    settings: Settings,
+    rules: RuleSet,
+    evaluated: Evaluated,
+    now: datetime,
+) -> SweepStats:
+    """Make the stored alerts of every evaluated child agree with its findings.
+
+    Alerts are first read light (no notes) to find the children whose alerts
+    change; only theirs are read in full and written.
+    """
+    ids = list(evaluated.findings)
+    stats = SweepStats(children=len(ids))
+    if not ids:
+        return stats
+    light: dict[str, list[Any]] = defaultdict(list)
+    for row in await repo.alert_evidence(session, ids):
+        light[row.child_id].append(row)
+    changed = [
+        cid
+        for cid in ids
+        if _changes(rules, evaluated.facts[cid], evaluated.findings[cid], light[cid])
+    ]
+    if not changed:
+        return stats
+    alerts: dict[str, list[Alert]] = defaultdict(list)
+    for a in await repo.alerts_of(session, changed):
+        alerts[a.child_id].append(a)
+    silences = await repo.active_silences(session, now)
+    for cid in changed:
+        done = await apply_findings(
+            session,
+            settings,
+            rules,
+            evaluated.facts[cid],
+            evaluated.findings[cid],
+            alerts[cid],
+            silences,
+            now,
+        )
+        done.children = 0  # counted above
+        stats.add(done)
     return stats
 
 
@@ -377,24 +504,16 @@ async def sweep_batch(
     agencies: dict[str, str | None] | None = None,
     households: dict[str, set[str]] | None = None,
 ) -> SweepStats:
-    """Evaluate every rule for a batch of children and store the outcome."""
-    stats = SweepStats()
+    """Evaluate every rule for a batch of children and store the outcome, in one session."""
     if not child_ids:
-        return stats
+        return SweepStats()
     agencies = agencies if agencies is not None else await repo.agency_types(session)
     facts = await repo.load_facts(
         session, child_ids, now, rules.max_window_days, agencies, households
     )
-    alerts: dict[str, list[Alert]] = defaultdict(list)
-    for a in await repo.alerts_of(session, child_ids):
-        alerts[a.child_id].append(a)
-    silences = await repo.active_silences(session, now)
-    for cid in child_ids:
-        f = facts[cid]
-        findings = engine.evaluate(rules, f, now)
-        stats.add(
-            await apply_findings(session, settings, rules, f, findings, alerts[cid], silences, now)
-        )
+    evaluated = evaluate_batch(rules, facts, now)
+    stats = await store_findings(session, settings, rules, evaluated, now)
+    stats.failed += len(evaluated.failed)
     return stats
 
 

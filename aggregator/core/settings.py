@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     # each incremental sweep looks back this much further than the last one.
     sweep_overlap_seconds: float = Field(default=60.0, ge=0)
     full_sweep_hour_utc: int = Field(default=2, ge=0, le=23)
+    # Alert latency (issue 15): how often the lease holder looks for children
+    # touched since it last looked and evaluates them at once, so that a red alert
+    # opens within seconds of its concern whatever the sweep interval.
+    sweep_quick_interval_seconds: float = Field(default=1.0, ge=0.1)
     delivery_interval_seconds: float = Field(default=10.0, ge=0.1)
     escalation_interval_seconds: float = Field(default=60.0, ge=0.1)
     rules_path: Path | None = None
