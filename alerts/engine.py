@@ -38,7 +38,8 @@ class ConcernFact:
 
 @dataclass(frozen=True, slots=True)
 class AdultFact:
-    """An adult household key and the record (concern) that first named it."""
+    """An adult household key and the record (concern) that named it; `first_seen` is
+    the start of the day that concern was observed."""
 
     key: str
     first_seen: datetime
@@ -221,7 +222,7 @@ def _new_adult(cl: NewAdultClause, f: ChildFacts, now: datetime) -> _Match | Non
 def _status(cl: StatusClause, f: ChildFacts, now: datetime) -> _Match | None:
     if f.status not in cl.statuses:
         return None
-    found = _in_window(f.concerns, now, cl.window_days, "received")
+    found = _in_window(f.concerns, now, cl.window_days)
     if not found:
         return None
     return _Match(

@@ -7,7 +7,7 @@ child; concern text is never read.
 
 from collections import defaultdict
 from collections.abc import Collection, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, text
@@ -159,6 +159,12 @@ async def household_neighbours(session: AsyncSession, child_ids: Sequence[str]) 
     return {c for members in by_key.values() if len(members) <= HOUSEHOLD_KEY_CAP for c in members}
 
 
+def _day(observed: Any) -> datetime:
+    """An observed date as the start of that day in UTC, comparable with sweep times."""
+    day = observed if isinstance(observed, date) else date.fromisoformat(str(observed)[:10])
+    return datetime.combine(day, datetime.min.time(), UTC)
+
+
 async def load_facts(
     session: AsyncSession,
     child_ids: Sequence[str],
@@ -189,7 +195,9 @@ async def load_facts(
                 col(ChildRecord.independently_mobile),
                 col(ChildRecord.status),
                 col(ChildRecord.created_at),
+                col(Concern.observed_at),
             )
+            .join(Concern, col(Concern.id) == col(ChildRecord.concern_id))
             .where(col(ChildRecord.child_id).in_(ids))
             .order_by(col(ChildRecord.created_at))
         )
@@ -201,22 +209,25 @@ async def load_facts(
                 col(HouseholdKey.key),
                 col(HouseholdKey.kind),
                 col(ChildRecord.child_id),
-                col(ChildRecord.created_at),
+                col(Concern.observed_at),
                 col(ChildRecord.concern_id),
                 col(ChildRecord.agency_id),
             )
             .join(ChildRecord, col(ChildRecord.id) == col(HouseholdKey.child_record_id))
+            .join(Concern, col(Concern.id) == col(ChildRecord.concern_id))
             .where(col(ChildRecord.child_id).in_(ids))
         )
     ).all()
     keys_of: dict[str, set[str]] = defaultdict(set)
     adults: dict[str, list[AdultFact]] = defaultdict(list)
-    for key, kind, cid, created, concern_id, agency_id in hk_rows:
+    for key, kind, cid, observed, concern_id, agency_id in hk_rows:
         if cid is None:  # a record unlinked meanwhile
             continue
         keys_of[cid].add(key)
         if kind == "adult":
-            adults[cid].append(AdultFact(key, created, concern_id, agency_id))
+            # By the date the concern was observed, not received: an authority that
+            # loads its history at go-live must not see every adult as new today.
+            adults[cid].append(AdultFact(key, _day(observed), concern_id, agency_id))
 
     if households is None:
         members = await members_of_keys(session, {k for ks in keys_of.values() for k in ks})
@@ -255,7 +266,7 @@ async def load_facts(
                 ),
                 None,
             ),
-            first_record_at=recs[0].created_at if recs else None,
+            first_record_at=min(_day(r.observed_at) for r in recs) if recs else None,
             adults=tuple(adults.get(cid, ())),
             household={m: tuple(all_concerns.get(m, ())) for m in sorted(household_ids)},
         )

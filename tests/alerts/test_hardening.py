@@ -187,13 +187,18 @@ async def test_a_red_alert_is_not_resolved_with_a_filler_reason(
     _, alert_id = await _red_alert(world)
     lead = f.auth(await f.person(world.db, "lead@hub.example", "lead"))
     r = await aclient.post(
-        f"/api/v1/alerts/{alert_id}/resolve", json={"reason": reason}, headers=lead
+        f"/api/v1/alerts/{alert_id}/resolve",
+        json={"reason": reason, "outcome": "strategy_discussion"},
+        headers=lead,
     )
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"] == ["body", "reason"]
     r = await aclient.post(
         f"/api/v1/alerts/{alert_id}/resolve",
-        json={"reason": "Strategy discussion held; safety plan agreed with CSC"},
+        json={
+            "reason": "Strategy discussion held; safety plan agreed with CSC",
+            "outcome": "strategy_discussion",
+        },
         headers=lead,
     )
     assert r.status_code == 200 and r.json()["state"] == "resolved"

@@ -76,6 +76,8 @@ async def police_da_and_police(w: World) -> str:
 
 
 async def new_adult(w: World, first_has_adult: bool = False) -> str:
+    # Issue 18: "first named" is by the day the concern was observed (it was by the
+    # day received, so a late upload of a 150-day-old concern counted as new).
     c = await w.child()
     first_keys = (("adult", "adult:SM0|KL"),) if first_has_adult else ()
     await w.concern(c, "School", "neglect", days_ago(200), keys=first_keys)
@@ -83,7 +85,7 @@ async def new_adult(w: World, first_has_adult: bool = False) -> str:
         c,
         "GP",
         "emotional",
-        days_ago(150),
+        days_ago(5),
         kind="health",
         received=at(5),
         keys=(("adult", "adult:SM0|KL"),),
