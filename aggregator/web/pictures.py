@@ -304,10 +304,16 @@ def network_svg(graph: dict[str, Any], child_id: str) -> Markup:
     ]
     for s, t, data in g.edges(data=True):
         (x1, y1), (x2, y2) = at(s), at(t)
+        relation = str(data.get("kind", ""))
         parts.append(
             f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" class="edge">'
-            f"<title>{_e(data.get('kind', ''))}</title></line>"
+            f"<title>{_e(relation)}</title></line>"
         )
+        if relation:  # labelled on the line itself, not only on hover
+            parts.append(
+                f'<text x="{(x1 + x2) / 2:.1f}" y="{(y1 + y2) / 2 - 3:.1f}" '
+                f'text-anchor="middle" class="edge-label">{_e(relation)}</text>'
+            )
     for n in g.nodes:
         cx, cy = at(n)
         kind = kinds[n]

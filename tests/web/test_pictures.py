@@ -73,3 +73,9 @@ def test_timeline_marks_link_to_their_concern_and_month_labels_do_not_collide() 
     ticks = [float(x) for x in re.findall(r'<text x="([\d.]+)" y="[\d.]+" class="tick">', svg)]
     assert len(ticks) >= 4
     assert min(b - a for a, b in itertools.pairwise(ticks)) >= 44  # labels apart
+
+
+def test_network_edges_are_labelled_with_the_relationship() -> None:
+    svg = str(network_svg(GRAPH, "c1"))
+    edge_labels = re.findall(r'class="edge-label">([^<]*)<', svg)
+    assert sorted(edge_labels) == ["lives at", "lives at", "raised concerns"]
