@@ -52,6 +52,12 @@ def is_unavailable(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        sqlite_error = current.orig if isinstance(current, sa_exc.DBAPIError) else current
+        if isinstance(sqlite_error, sqlite3.OperationalError) and not (
+            isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated
+        ):
+            # SQLite says "operational" of a missing column too: only these are outages.
+            return _sqlite_outage(sqlite_error)
         if isinstance(current, _DRIVER_UNAVAILABLE + _SA_UNAVAILABLE):
             return True
         if isinstance(current, sa_exc.DBAPIError):
@@ -63,6 +69,23 @@ def is_unavailable(exc: BaseException) -> bool:
         # SQLAlchemy's asyncpg adapter raises its own class from the driver's error.
         current = current.__cause__
     return False
+
+
+_SQLITE_OUTAGES = (
+    "locked",
+    "busy",
+    "unable to open",
+    "disk i/o",
+    "readonly",
+    "read-only",
+    "is full",
+)
+
+
+def _sqlite_outage(error: sqlite3.OperationalError) -> bool:
+    """A locked, unreadable, read-only or full database file; not an SQL mistake."""
+    text = str(error).lower()
+    return any(phrase in text for phrase in _SQLITE_OUTAGES)
 
 
 def message_for(method: str, path: str, retry_after: int) -> str:

@@ -62,3 +62,15 @@ def test_the_message_names_the_external_ref_where_a_retry_is_safe() -> None:
     assert "same external_ref" in message_for("POST", "/api/v1/concerns", 5)
     assert "same external_ref" in message_for("POST", "/api/v1/sharing-decisions", 5)
     assert "external_ref" not in message_for("GET", "/api/v1/children", 5)
+
+
+@pytest.mark.parametrize(
+    "message", ["no such column: no_such_column", "no such table: x", 'near "SELEC": syntax error']
+)
+def test_a_sqlite_mistake_is_a_bug_not_an_outage(message: str) -> None:
+    """SQLite calls these 'operational' too; retrying them would never help."""
+    assert not is_unavailable(
+        sa_exc.OperationalError("SELECT", {}, sqlite3.OperationalError(message))
+    )
+    assert not is_unavailable(sqlite3.OperationalError(message))
+    assert is_unavailable(sqlite3.OperationalError("attempt to write a readonly database"))
