@@ -180,15 +180,23 @@ def _pair(cl: PairClause, f: ChildFacts, now: datetime) -> _Match | None:
                 used[b.id] = b
     if not used:
         return None
-    first = "/".join(cl.first.categories or ["any"])
-    second = "/".join(cl.second.categories or ["any other"])
+    first = _phrase(cl.first.categories, "a")
+    second = _phrase(cl.second.categories, "another")
     other = " from another agency" if cl.other_agency else ""
     return _Match(
         tuple(sorted(used.values(), key=lambda c: (c.observed_at, c.id))),
         cl.window_days,
-        f"{_a(first)} {first} concern and {_a(second)} {second} concern{other} "
-        f"within {cl.window_days} days",
+        f"{first} and {second}{other} within {cl.window_days} days",
     )
+
+
+def _phrase(categories: Sequence[str] | None, unnamed: str) -> str:
+    """ "an attendance concern", "a neglect/injury concern"; with no category named,
+    "a concern" or "another concern" (never "a any other concern")."""
+    if not categories:
+        return f"{unnamed} concern"
+    named = "/".join(c.replace("_", " ") for c in categories)
+    return f"{_a(named)} {named} concern"
 
 
 def _a(word: str) -> str:

@@ -43,3 +43,11 @@ def test_links_follow_the_port_served_unless_a_base_url_is_set() -> None:
     assert own_base_url(Settings(environment="test"), "0.0.0.0", 9000) == "http://127.0.0.1:9000"
     configured = Settings(environment="test", base_url="https://hub.example.gov.uk")
     assert own_base_url(configured, "0.0.0.0", 9000) is None
+
+
+def test_pair_explanations_read_as_english() -> None:
+    from alerts.engine import _phrase
+
+    assert _phrase(("attendance",), "a") == "an attendance concern"
+    assert _phrase(("mental_health", "neglect"), "a") == "a mental health/neglect concern"
+    assert _phrase((), "another") == "another concern"
