@@ -1,7 +1,6 @@
 """Dashboard pages for casework: assign, triage and note forms on the alert page, and
 "My work" (what is assigned to me, soonest due first; a team view for leads)."""
 
-from collections.abc import Awaitable
 from typing import Annotated, cast
 
 from fastapi import Form, Query, Request
@@ -10,26 +9,12 @@ from starlette.responses import Response
 from aggregator.audit import AuditEntry, record
 from aggregator.core.types import utcnow
 from aggregator.principals.deps import SessionDep
-from aggregator.web import WebHubUser, WebPageError, page, protected_router, redirect
-from alerts import casework, service
-from alerts.models import Alert
+from aggregator.web import WebHubUser, WebPageError, page, protected_router
+from alerts import casework
 from alerts.timescales import RATINGS, Rating, cached_timescales
-from alerts.web import _alert, _names, _settings, _version
+from alerts.web import _act, _alert, _names, _settings, _version
 
 router = protected_router()
-_STALE = "Someone changed this alert while you were reading it. Reload it and try again."
-
-
-async def _act(alert: Alert, what: str, action: Awaitable[object]) -> Response:
-    try:
-        await action
-    except casework.CaseworkError as exc:
-        raise WebPageError(422, f"{exc}.") from exc
-    except service.AlertConflict as exc:
-        raise WebPageError(409, _STALE) from exc
-    except service.TransitionError as exc:
-        raise WebPageError(409, f"This alert cannot be {what}: {exc}.") from exc
-    return redirect(f"/alerts/{alert.id}?done={what}")
 
 
 @router.post("/alerts/{alert_id}/assign")

@@ -170,6 +170,8 @@ class NotificationOut(BaseModel):
     state: str
     attempts: int
     next_attempt_at: datetime
-    last_error: str | None = Field(description="\"delivery failed\" or null; why is in the operator log")
+    last_error: str | None = Field(
+        description='"delivery failed" or null; why is in the operator log'
+    )
     created_at: datetime
     delivered_at: datetime | None

@@ -1,5 +1,6 @@
 """Dashboard pages for alerts: the inbox, one alert with its evidence, acknowledge, resolve."""
 
+from collections.abc import Awaitable
 from datetime import date
 from typing import Annotated, Any
 
@@ -17,10 +18,10 @@ from aggregator.core.settings import Settings
 from aggregator.core.types import utcnow
 from aggregator.principals.deps import SessionDep
 from aggregator.principals.models import Principal
-from aggregator.web import WebHubUser, WebPageError, page, protected_router, redirect
+from aggregator.web import WebHubUser, WebPageError, WebUser, page, protected_router, redirect
 from aggregator.web.formatting import age_on
 from aggregator.web.paging import PageParam, Pager, pager
-from alerts import service
+from alerts import casework, service
 from alerts.casework import OUTCOME_LABELS
 from alerts.models import Alert
 from alerts.rules import cached_rules
@@ -231,8 +232,18 @@ async def _evidence(session: SessionDep, alert: Alert) -> list[dict[str, Any]]:
     return out
 
 
-async def _alert_context(session: SessionDep, alert: Alert) -> dict[str, Any]:
-    """Everything a person needs on one page to act on an alert."""
+async def _alert_context(session: SessionDep, alert: Alert, user: WebUser) -> dict[str, Any]:
+    """Everything a person needs on one page to act on an alert; the child it shows is
+    recorded as shown (golden rule 7), however the page came to be rendered."""
+    record_shown(
+        session,
+        user,
+        [alert.child_id],
+        read="alert.read",
+        purpose="safeguarding",
+        of=alert.id,
+        via="dashboard",
+    )
     identity = (await display_identities(session, [alert.child_id])).get(alert.child_id)
     return {
         "page_title": f"Alert: {alert.rule_id.replace('_', ' ')}",
@@ -266,20 +277,26 @@ async def alert_page(
     )
     if alert is None:
         raise WebPageError(404, "There is no such alert. Go back to the alert inbox.")
-    record_shown(
-        session,
-        user,
-        [alert.child_id],
-        read="alert.read",
-        purpose="safeguarding",
-        of=alert.id,
-        via="dashboard",
-    )
     return page(
         request,
         "alerts/alert.html",
-        {**await _alert_context(session, alert), "notice": _DONE.get(done)},
+        {**await _alert_context(session, alert, user), "notice": _DONE.get(done)},
     )
+
+
+_STALE = "Someone changed this alert while you were reading it. Reload it and try again."
+
+
+async def _act(alert: Alert, what: str, action: Awaitable[object]) -> Response:
+    try:
+        await action
+    except casework.CaseworkError as exc:
+        raise WebPageError(422, f"{exc}.") from exc
+    except service.AlertConflict as exc:
+        raise WebPageError(409, _STALE) from exc
+    except service.TransitionError as exc:
+        raise WebPageError(409, f"This alert cannot be {what}: {exc}.") from exc
+    return redirect(f"/alerts/{alert.id}?done={what}")
 
 
 def _version(raw: str) -> int | None:
@@ -294,15 +311,11 @@ async def acknowledge(
     version: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
     alert = await _alert(session, alert_id)
-    try:
-        await service.acknowledge(session, alert, user, utcnow(), _version(version))  # type: ignore[arg-type]
-    except service.AlertConflict as exc:
-        raise WebPageError(
-            409, "Someone changed this alert while you were reading it. Reload it and try again."
-        ) from exc
-    except service.TransitionError as exc:
-        raise WebPageError(409, f"This alert cannot be acknowledged: {exc}.") from exc
-    return redirect(f"/alerts/{alert.id}?done=acknowledged")
+    return await _act(
+        alert,
+        "acknowledged",
+        service.acknowledge(session, alert, user, utcnow(), _version(version)),  # type: ignore[arg-type]
+    )
 
 
 @router.post("/alerts/{alert_id}/resolve")
@@ -319,16 +332,7 @@ async def resolve(
 
     async def again(error: str) -> Response:
         """The page comes back with what was typed, so a person does not lose it."""
-        context = await _alert_context(session, alert)
-        record_shown(
-            session,
-            user,
-            [alert.child_id],
-            read="alert.read",
-            purpose="safeguarding",
-            of=alert.id,
-            via="dashboard",
-        )
+        context = await _alert_context(session, alert, user)
         return page(
             request,
             "alerts/alert.html",
@@ -355,9 +359,7 @@ async def resolve(
     except service.ReasonTooThin as exc:
         return await again(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
     except service.AlertConflict as exc:
-        raise WebPageError(
-            409, "Someone changed this alert while you were reading it. Reload it and try again."
-        ) from exc
+        raise WebPageError(409, _STALE) from exc
     except service.TransitionError as exc:
         raise WebPageError(409, f"This alert cannot be resolved: {exc}.") from exc
     return redirect(f"/alerts/{alert.id}?done=resolved")

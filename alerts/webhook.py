@@ -89,9 +89,7 @@ def _embedded_v4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
 def _forbidden(ip: IPAddress) -> bool:
     """Anything not globally routable: private, shared (100.64.0.0/10, carrier NAT),
     loopback, link-local, reserved, documentation; and IPv6 forms that reach one."""
-    if isinstance(ip, ipaddress.IPv6Address) and any(
-        _forbidden(v4) for v4 in _embedded_v4(ip)
-    ):
+    if isinstance(ip, ipaddress.IPv6Address) and any(_forbidden(v4) for v4 in _embedded_v4(ip)):
         return True
     return (
         not ip.is_global
@@ -129,9 +127,7 @@ async def check_target(url: str, *, allow_private: bool, require_https: bool = F
     except ValueError as exc:
         raise UnsafeTarget("webhook URL has an invalid port") from exc
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port, type=socket.SOCK_STREAM
-        )
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         raise UnsafeTarget(f"webhook host does not resolve: {host}") from exc
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
