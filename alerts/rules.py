@@ -5,7 +5,6 @@ more `when` clauses, any of which fires it. Clause kinds are a closed set so a
 typo is refused at start with the rule and field named, not ignored at 2am.
 """
 
-import tomllib
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -13,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aggregator.concerns.vocab import AgencyType, Category, ChildStatus
+from alerts.tomlfile import parse_model, read_text
 
 DEFAULT_RULES = Path(__file__).with_name("rules.toml")
 TEMPLATE_FIELDS = {
@@ -197,24 +197,13 @@ def _describe(exc: ValidationError, data: dict[str, object]) -> str:
 
 def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
     """Parse and validate; every problem is reported at once, with where it is."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"{source}: not valid TOML: {exc}") from exc
-    try:
-        return RuleSet.model_validate(data)
-    except ValidationError as exc:
-        raise RulesError(f"{source}: invalid rules:\n{_describe(exc, data)}") from exc
+    return parse_model(text, source, RuleSet, RulesError, "rules", _describe)
 
 
 def load_rules(path: Path | None = None) -> RuleSet:
     """The shipped defaults unless `path` (setting AGGREGATOR_RULES_PATH) names another file."""
     path = path or DEFAULT_RULES
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RulesError(f"cannot read rules file {path}: {exc.strerror}") from exc
-    return parse_rules(text, str(path))
+    return parse_rules(read_text(path, RulesError, "rules"), str(path))
 
 
 @lru_cache(maxsize=4)

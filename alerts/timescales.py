@@ -11,7 +11,6 @@ holiday; `working_days = N` means N such days' worth of working hours, so an
 amber contact that opens on Friday at 15:00 is due on Monday at 15:00.
 """
 
-import tomllib
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from alerts.tomlfile import parse_model, read_text
 
 DEFAULT_TIMESCALES = Path(__file__).with_name("timescales.toml")
 Rating = Literal["red", "amber", "green"]
@@ -148,7 +149,7 @@ def add_working_hours(start: datetime, hours: float, wt: WorkingTime) -> datetim
         cursor = datetime.combine(day, wt.day_start, zone)
 
 
-def _describe(exc: ValidationError) -> str:
+def _describe(exc: ValidationError, data: object = None) -> str:
     return "\n".join(
         f"  {'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
         for err in exc.errors()
@@ -157,24 +158,13 @@ def _describe(exc: ValidationError) -> str:
 
 def parse_timescales(text: str, source: str = "<timescales>") -> Timescales:
     """Parse and validate; every problem is reported at once, with where it is."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise TimescalesError(f"{source}: not valid TOML: {exc}") from exc
-    try:
-        return Timescales.model_validate(data)
-    except ValidationError as exc:
-        raise TimescalesError(f"{source}: invalid timescales:\n{_describe(exc)}") from exc
+    return parse_model(text, source, Timescales, TimescalesError, "timescales", _describe)
 
 
 def load_timescales(path: Path | None = None) -> Timescales:
     """The shipped defaults unless `path` (AGGREGATOR_TIMESCALES_PATH) names another file."""
     path = path or DEFAULT_TIMESCALES
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TimescalesError(f"cannot read timescales file {path}: {exc.strerror}") from exc
-    return parse_timescales(text, str(path))
+    return parse_timescales(read_text(path, TimescalesError, "timescales"), str(path))
 
 
 @lru_cache(maxsize=4)
